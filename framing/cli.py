@@ -1,0 +1,244 @@
+"""The `framing` command: a thin typer layer over plain functions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label news sentences by how they are sourced.")
+corpus_app = typer.Typer(no_args_is_help=True, help="Inspect a labelled corpus.")
+app.add_typer(corpus_app, name="corpus")
+console = Console()
+err_console = Console(stderr=True)
+
+#: Where `framing classify` looks when no --model is given.
+DEFAULT_MODEL_ENV = "FRAMING_MODEL"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _user_errors():
+    from framing.inputs import InputError
+    from model.classifier import ModelFolderError
+    from model.packaged_e5 import PackagedModelError
+    from training.config import ConfigError
+    from training.data import CorpusError
+
+    return (InputError, ModelFolderError, PackagedModelError, ConfigError, CorpusError)
+
+
+def _resolve_model(model: Path | None) -> Path:
+    if model is not None:
+        return model
+    if os.environ.get(DEFAULT_MODEL_ENV):
+        return Path(os.environ[DEFAULT_MODEL_ENV])
+    from model.default_model import default_model_dir
+
+    found = default_model_dir()
+    if found is None:
+        _fail(
+            "no --model given and no default model installed; train one with "
+            "`framing train configs/quick.yaml -o runs/quick` and pass --model runs/quick"
+        )
+    return found
+
+
+def _load_classifier(model: Path | None):
+    from model.classifier import FramingClassifier
+
+    path = _resolve_model(model)
+    with console.status(f"loading model {path}", spinner="dots"):
+        return FramingClassifier.from_pretrained(path)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML training config")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="run folder to write")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+) -> None:
+    """Fine-tune a classifier from a config; writes a run folder."""
+    try:
+        from training.config import load_config
+        from training.evaluate import render_report
+        from training.trainer import train as run_training
+
+        cfg = load_config(config)
+        output = output or Path("runs") / config.stem
+        metrics = run_training(cfg, output, progress=not quiet, log=lambda m: err_console.print(m, highlight=False))
+    except _user_errors() as exc:
+        _fail(str(exc))
+    console.print(render_report(metrics["dev"], "Dev"))
+    if "test" in metrics:
+        console.print(render_report(metrics["test"], "Test"))
+    console.print(f"model saved to {output}")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[list[Path], typer.Argument(help="labelled corpus file(s), JSONL or CSV")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="model folder")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")] = None,
+    batch_size: int = 32,
+) -> None:
+    """Score a model on labelled data: macro-F1 overall and per language, per-label P/R/F1."""
+    try:
+        from framing.outputs import write_json_atomic
+        from training.data import load_corpus
+        from training.evaluate import render_report
+        from training.trainer import evaluate_rows
+
+        rows = load_corpus(data)
+        classifier = _load_classifier(model)
+        report = evaluate_rows(classifier, rows, batch_size)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    console.print(render_report(report, f"Evaluation on {', '.join(map(str, data))}"))
+    if json_out:
+        write_json_atomic(json_out, report)
+        console.print(f"report written to {json_out}")
+
+
+def _print_rows(rows: list[dict]) -> None:
+    table = Table(show_lines=False)
+    for column in ("article", "#", "lang", "label", "p", "sentence"):
+        table.add_column(column, overflow="fold")
+    colours = {"attributed_fact": "green", "analyst_claim": "magenta", "unattributed_assertion": "yellow", "other": "dim"}
+    for row in rows:
+        table.add_row(
+            str(row.get("article", "")),
+            str(row.get("sentence", "")),
+            row["lang"],
+            f"[{colours.get(row['label'], 'white')}]{row['label']}[/]",
+            f"{row['scores'][row['label']]:.2f}",
+            row["text"],
+        )
+    console.print(table)
+
+
+@app.command()
+def classify(
+    inputs: Annotated[list[Path], typer.Argument(help=".txt or .html articles, or JSONL of articles/sentences")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="JSONL to write; without it, a table")] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="model folder")] = None,
+    sentences: Annotated[bool, typer.Option("--sentences", help="each JSONL row is one sentence")] = False,
+    errors_path: Annotated[Path | None, typer.Option("--errors", help="where bad rows go (default OUT.errors.jsonl)")] = None,
+    batch_size: int = 32,
+) -> None:
+    """Label every sentence of the inputs."""
+    from framing.classify import classify_article_rows, classify_sentence_rows
+    from framing.inputs import BadRow, InputError, iter_jsonl, read_document
+    from framing.outputs import write_jsonl_atomic
+
+    read_errors: list[BadRow] = []  # rows that could not be parsed
+    skipped: list[BadRow] = []  # rows parsed but with nothing to classify
+    n_read = 0
+
+    def rows():
+        nonlocal n_read
+        for path in inputs:
+            documents = iter_jsonl(path, read_errors) if path.suffix.lower() == ".jsonl" else [read_document(path)]
+            for row in documents:
+                n_read += 1
+                yield row
+
+    try:
+        for path in inputs:  # fail fast on unusable files, before loading the model
+            if not path.is_file():
+                raise InputError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+        classifier = _load_classifier(model)
+        run = classify_sentence_rows if sentences else classify_article_rows
+        with _progress() as progress:
+            task = progress.add_task("classifying sentences", total=None)
+            results = run(classifier, rows(), skipped, batch_size, on_sentences=lambda n: progress.advance(task, n))
+            if output is None:
+                collected = list(results)
+                n_out = len(collected)
+            else:
+                n_out = write_jsonl_atomic(output, results)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    if output is None:
+        _print_rows(collected)
+    errors = sorted(read_errors + skipped, key=lambda e: (e.source, e.line))
+    if errors:
+        errors_file = errors_path or (output.with_suffix(".errors.jsonl") if output else Path("framing-errors.jsonl"))
+        write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))
+        err_console.print(f"{len(errors)} input row(s) could not be classified: see {errors_file}", highlight=False)
+    unit = "sentence rows" if sentences else "articles"
+    err_console.print(
+        f"{n_read + len(read_errors)} input {unit}: {n_read - len(skipped)} classified into "
+        f"{n_out} output rows, {len(errors)} in errors" + (f"; written to {output}" if output else ""),
+        highlight=False,
+    )
+
+
+@corpus_app.command("stats")
+def corpus_stats(
+    files: Annotated[list[Path] | None, typer.Argument(help="corpus files (default: data/*.jsonl)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the counts as JSON")] = None,
+) -> None:
+    """Counts per language, label, outlet and split."""
+    from framing.outputs import write_json_atomic
+    from training.corpus_stats import corpus_counts, render_counts
+    from training.data import load_corpus
+
+    files = files or sorted(Path("data").glob("*.jsonl"))
+    try:
+        per_split = {path.stem: load_corpus(path) for path in files}
+    except _user_errors() as exc:
+        _fail(str(exc))
+    counts = corpus_counts(per_split)
+    console.print(render_counts(counts))
+    if json_out:
+        write_json_atomic(json_out, counts)
+
+
+@corpus_app.command("build")
+def corpus_build(
+    raw_dir: Annotated[Path, typer.Argument(help="folder of writers' folders (test writers' end in -t)")] = Path("data/raw"),
+    out_dir: Annotated[Path, typer.Option("-o", "--output", help="where train/dev/test.jsonl go")] = Path("data"),
+    dev_fraction: float = 0.12,
+    seed: int = 2026,
+) -> None:
+    """Assemble train/dev/test files from the writers' files, split by article."""
+    from training.corpus_build import build_splits
+
+    try:
+        counts = build_splits(raw_dir, out_dir, dev_fraction, seed)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    console.print(", ".join(f"{name}: {n} sentences" for name, n in counts.items()))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

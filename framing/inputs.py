@@ -1,0 +1,103 @@
+"""Reading what users give `framing classify`: .txt and .html articles, JSONL of articles or
+sentences. Every input row ends up either classified or in the errors list, with its line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """An input that cannot be read at all; the message names the file and the problem."""
+
+
+@dataclass
+class InputRow:
+    source: str  # file name
+    line: int  # 1-based line in the file (1 for a whole .txt/.html file)
+    fields: dict  # the row as given; `text` holds the article or sentence text
+
+
+@dataclass
+class BadRow:
+    source: str
+    line: int
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"file": self.source, "line": self.line, "error": self.reason}
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{path}: binary file, expected UTF-8 text, HTML or JSONL")
+    return data
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: invalid UTF-8 ({exc.reason})") from None
+
+
+def html_to_text(html: str) -> str:
+    """Main article text of a saved page; navigation, share bars and footers dropped."""
+    import trafilatura
+
+    return trafilatura.extract(html, include_comments=False, include_tables=False, favor_recall=True) or ""
+
+
+def read_document(path: Path) -> InputRow:
+    """A whole .txt or .html file as one article."""
+    text = _decode(path, _read_bytes(path))
+    if path.suffix.lower() in (".html", ".htm"):
+        text = html_to_text(text)
+    if not text.strip():
+        raise InputError(f"{path}: no text to classify")
+    return InputRow(str(path), 1, {"id": path.stem, "text": text})
+
+
+def iter_jsonl(path: Path, errors: list[BadRow]) -> Iterator[InputRow]:
+    """Rows of a JSONL file, streamed; malformed rows are recorded in `errors` and skipped."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+        if b"\x00" in head:
+            raise InputError(f"{path}: binary file, expected JSONL")
+        fh.seek(0)
+        for number, raw in enumerate(fh, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(BadRow(str(path), number, f"invalid UTF-8 ({exc.reason})"))
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                errors.append(BadRow(str(path), number, f"malformed JSON ({exc.msg})"))
+                continue
+            if not isinstance(row, dict):
+                errors.append(BadRow(str(path), number, "not a JSON object"))
+                continue
+            text = row.get("text")
+            if not isinstance(text, str):
+                errors.append(BadRow(str(path), number, "missing or non-string 'text' field"))
+                continue
+            yield InputRow(str(path), number, row)

@@ -1,0 +1,138 @@
+"""Public inference API: `FramingClassifier.from_pretrained(path).predict(sentences)`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.labels import LABELS
+from model.langid import detect_language, is_supported
+from model.modeling import E5ForFramingClassification, InputSettings, encode_sentence, pad_batch
+from model.segment import segment
+
+
+class ModelFolderError(ValueError):
+    """A model folder that is missing, incomplete, or not one of ours."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ClassifiedSentence:
+    text: str
+    start: int
+    end: int
+    lang: str
+    label: str
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_model_folder(path: Path) -> dict:
+    """Refuse anything that is not a complete safetensors model with our label set."""
+    if not path.is_dir():
+        raise ModelFolderError(f"{path}: model folder not found")
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise ModelFolderError(f"{path}: no config.json, not a model folder")
+    if not (path / "model.safetensors").is_file():
+        pickles = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
+        hint = f" (found {', '.join(pickles)}: pickled weights are never loaded)" if pickles else ""
+        raise ModelFolderError(f"{path}: no model.safetensors{hint}")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFolderError(f"{config_path}: unreadable config ({exc})") from exc
+    id2label = config.get("id2label") or {}
+    labels = tuple(id2label.get(str(i), id2label.get(i)) for i in range(len(id2label)))
+    if labels != LABELS:
+        raise ModelFolderError(f"{config_path}: labels {list(labels)} are not this version's {list(LABELS)}")
+    return config
+
+
+class FramingClassifier:
+    """Labels news sentences as attributed_fact, analyst_claim, unattributed_assertion or other."""
+
+    def __init__(self, model: E5ForFramingClassification, tokenizer, path: Path | None = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.path = path
+        self.settings = InputSettings.from_config(model.config)
+        self.temperature = float(getattr(model.config, "framing_temperature", 1.0) or 1.0)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> FramingClassifier:
+        from transformers import AutoTokenizer
+
+        folder = Path(path)
+        check_model_folder(folder)
+        model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return cls(model, tokenizer, folder)
+
+    def predict_proba(
+        self,
+        sentences: Sequence[str],
+        contexts: Sequence[str | None] | None = None,
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Probabilities, one row per sentence, columns in `LABELS` order."""
+        if contexts is None:
+            contexts = [None] * len(sentences)
+        if len(contexts) != len(sentences):
+            raise ValueError("contexts must be as many as sentences")
+        features = [encode_sentence(self.tokenizer, s, c, self.settings) for s, c in zip(sentences, contexts, strict=True)]
+        # Length-sorted batches pad far less, which roughly doubles CPU throughput.
+        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+        probs = np.zeros((len(features), len(LABELS)), dtype=np.float32)
+        with torch.inference_mode():
+            for begin in range(0, len(order), batch_size):
+                idx = order[begin : begin + batch_size]
+                batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id)
+                logits = self.model(**batch).logits / self.temperature
+                probs[idx] = torch.softmax(logits, dim=-1).numpy()
+                if on_batch:
+                    on_batch(len(idx))
+        return probs
+
+    def predict(
+        self,
+        sentences: Sequence[str],
+        contexts: Sequence[str | None] | None = None,
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[Prediction]:
+        """A label and a probability per label for each sentence. `contexts[i]`, when given,
+        is the sentence before `sentences[i]` in the same article."""
+        probs = self.predict_proba(sentences, contexts, batch_size, on_batch)
+        return [
+            Prediction(LABELS[int(row.argmax())], {label: float(p) for label, p in zip(LABELS, row, strict=True)})
+            for row in probs
+        ]
+
+    def classify_article(self, text: str, batch_size: int = 32) -> list[ClassifiedSentence]:
+        """Segment an article and label each sentence, each seeing the one before it."""
+        sentences = segment(text)
+        if not sentences:
+            return []
+        article_lang = detect_language(text)
+        article_lang = article_lang if is_supported(article_lang) else None
+        texts = [s.text for s in sentences]
+        contexts = [None, *texts[:-1]]
+        predictions = self.predict(texts, contexts, batch_size)
+        return [
+            ClassifiedSentence(s.text, s.start, s.end, detect_language(s.text, article_lang), p.label, p.scores)
+            for s, p in zip(sentences, predictions, strict=True)
+        ]

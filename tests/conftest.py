@@ -1,0 +1,92 @@
+"""Shared fixtures: a tiny randomly initialised BERT and a tokenizer built here, no downloads."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_CORPUS = FIXTURES / "tiny_corpus.jsonl"
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def build_tiny_tokenizer(texts: list[str]):
+    """A word-level tokenizer over the words of `texts` (plus the e5 prefix)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({w for t in [*texts, "query:"] for w in re.findall(r"\w+|[^\w\s]", t)})
+    vocab = {token: i for i, token in enumerate(SPECIALS + words)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=128,
+    )
+    # Some constructors silently drop a vocabulary; a tokenizer that lost it would make every
+    # test below meaningless, so check it here.
+    assert len(tokenizer) == len(vocab), (len(tokenizer), len(vocab))
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A folder holding a tiny random BERT (hidden 32, 2 layers) and its tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    texts = [json.loads(line)["text"] for line in TINY_CORPUS.read_text(encoding="utf-8").splitlines()]
+    tokenizer = build_tiny_tokenizer(texts + ["he said the ministry announced"])
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        type_vocab_size=2,
+        pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-base")
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_config_dict(base: Path, **training) -> dict:
+    return {
+        "seed": 7,
+        "data": {"train": str(TINY_CORPUS), "dev_fraction": 0.3},
+        "model": {"base": str(base), "max_length": 64, "context_max_tokens": 16},
+        "training": {"epochs": 2, "batch_size": 4, "learning_rate": 5e-3, "early_stopping_patience": 0, **training},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_base, tmp_path_factory) -> Path:
+    """A run folder trained for a few steps on the tiny corpus."""
+    from training.config import parse_config
+    from training.trainer import train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train(parse_config(tiny_config_dict(tiny_base)), out, progress=False, log=lambda _: None)
+    return out
+
+
+@pytest.fixture()
+def tiny_config_file(tiny_base, tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_dict(tiny_base)), encoding="utf-8")
+    return path

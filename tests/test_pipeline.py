@@ -1,0 +1,113 @@
+"""Mechanics of training, saving, loading and predicting, on a tiny random model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model import FramingClassifier, ModelFolderError
+from model.labels import LABELS
+from model.modeling import InputSettings, encode_sentence
+
+
+def test_run_folder_is_a_plain_hugging_face_model(tiny_run):
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "config.yaml",
+        "metrics.json",
+        "versions.json",
+        "README.md",
+    } <= names
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+    config = AutoConfig.from_pretrained(tiny_run)
+    assert [config.id2label[i] for i in range(len(LABELS))] == list(LABELS)
+    AutoModel.from_pretrained(tiny_run)  # the encoder loads with plain transformers
+    assert len(AutoTokenizer.from_pretrained(tiny_run)) == config.vocab_size
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(metrics["dev"]["per_language"]) <= {"ar", "en"} and metrics["seed"] == 7
+    assert "seed: 7" in (tiny_run / "config.yaml").read_text()
+
+
+def test_predict_returns_a_label_and_a_distribution_per_sentence(tiny_run):
+    classifier = FramingClassifier.from_pretrained(tiny_run)
+    sentences = ["The ministry said 40 tankers arrived.", "قال المرصد إن خمسة قتلوا.", "Share this article"]
+    predictions = classifier.predict(sentences)
+    assert len(predictions) == 3
+    for p in predictions:
+        assert set(p.scores) == set(LABELS)
+        assert abs(sum(p.scores.values()) - 1) < 1e-4
+        assert p.label == max(p.scores, key=p.scores.get)
+
+
+def test_batching_and_length_sorting_do_not_change_results(tiny_run):
+    classifier = FramingClassifier.from_pretrained(tiny_run)
+    sentences = ["Short.", "A much longer sentence about the convoy that the ministry said arrived late.", "Mid size one."]
+    one = classifier.predict_proba(sentences, batch_size=1)
+    many = classifier.predict_proba(sentences, batch_size=8)
+    np.testing.assert_allclose(one, many, atol=1e-5)
+    alone = classifier.predict_proba(sentences[1:2])
+    np.testing.assert_allclose(alone[0], many[1], atol=1e-5)
+
+
+def test_context_changes_the_input(tiny_run):
+    classifier = FramingClassifier.from_pretrained(tiny_run)
+    plain = classifier.predict_proba(["He added that storage remained the main bottleneck."])
+    with_context = classifier.predict_proba(
+        ["He added that storage remained the main bottleneck."],
+        ["Analysts at the Beirut Policy Forum said the shipment would ease prices."],
+    )
+    assert not np.allclose(plain, with_context)
+
+
+def test_classify_article_offsets_map_back_to_the_text(tiny_run):
+    classifier = FramingClassifier.from_pretrained(tiny_run)
+    text = "Middle East\nBEIRUT: The ministry said 40 tankers arrived. He added more would come.\nقال المرصد إن خمسة قتلوا."
+    result = classifier.classify_article(text)
+    assert [s.text for s in result][:2] == ["Middle East", "BEIRUT: The ministry said 40 tankers arrived."]
+    for s in result:
+        assert text[s.start : s.end] == s.text and s.label in LABELS
+    assert [s.lang for s in result] == ["en", "en", "en", "ar"]
+    assert classifier.classify_article("  \n ") == []
+
+
+def test_over_long_sentences_keep_their_end(tiny_run):
+    classifier = FramingClassifier.from_pretrained(tiny_run)
+    settings = InputSettings(max_length=24, context_max_tokens=8)
+    long_sentence = " ".join(["convoy"] * 200) + " the ministry announced"
+    ids = encode_sentence(classifier.tokenizer, long_sentence, "The ministry said", settings)["input_ids"]
+    assert len(ids) <= 24
+    tokens = classifier.tokenizer.convert_ids_to_tokens(ids)
+    assert tokens[tokens.index("</s>") - 2 : tokens.index("</s>")] == ["ministry", "announced"]
+
+
+def test_context_segment_has_type_one_and_is_optional(tiny_run):
+    tokenizer = FramingClassifier.from_pretrained(tiny_run).tokenizer
+    both = encode_sentence(tokenizer, "He added more.", "The ministry said.", InputSettings(max_length=64))
+    assert both["token_type_ids"].count(1) > 0 and both["token_type_ids"][0] == 0
+    off = encode_sentence(tokenizer, "He added more.", "The ministry said.", InputSettings(max_length=64, use_context=False))
+    assert set(off["token_type_ids"]) == {0}
+
+
+@pytest.mark.parametrize("problem", ["missing", "pickle", "labels"])
+def test_model_folders_are_checked_before_use(tiny_run, tmp_path, problem):
+    import shutil
+
+    folder = tmp_path / "m"
+    if problem != "missing":
+        shutil.copytree(tiny_run, folder)
+    if problem == "pickle":
+        (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    if problem == "labels":
+        config = json.loads((folder / "config.json").read_text())
+        config["id2label"] = {"0": "a", "1": "b", "2": "c", "3": "d"}
+        (folder / "config.json").write_text(json.dumps(config))
+    message = {"missing": "model folder not found", "pickle": "pickled weights are never loaded", "labels": "labels"}
+    with pytest.raises(ModelFolderError, match=message[problem]):
+        FramingClassifier.from_pretrained(folder)

@@ -1,0 +1,145 @@
+"""Corpus loading, validation, splitting by article, and conversion to model features.
+
+Corpus schema (one sentence a row, articles in reading order): `id, article, outlet, lang,
+text, label`, and for attributed_fact / analyst_claim also `source` (the source's words, a
+substring of the sentence) and `source_type`. Optional: topic, region, date.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
+
+REQUIRED_FIELDS: tuple[str, ...] = ("id", "article", "outlet", "lang", "text", "label")
+OPTIONAL_FIELDS: tuple[str, ...] = ("source", "source_type", "topic", "region", "date", "split")
+
+
+class CorpusError(ValueError):
+    """A corpus file that cannot be used; the message names the file, line and problem."""
+
+
+def _open_text(path: Path):
+    if not path.exists():
+        raise CorpusError(f"{path}: file not found")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, not a corpus file")
+    head = path.open("rb").read(4096)
+    if b"\x00" in head:
+        raise CorpusError(f"{path}: binary file, expected UTF-8 JSONL or CSV")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def iter_raw_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row) for each record of a JSONL or CSV file; bad lines raise CorpusError."""
+    path = Path(path)
+    with _open_text(path) as fh:
+        try:
+            if path.suffix.lower() == ".csv":
+                reader = csv.DictReader(fh)
+                for row in reader:
+                    yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
+                return
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise CorpusError(f"{path}:{number}: expected a JSON object")
+                yield number, row
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}: invalid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def validate_row(row: dict, where: str) -> dict:
+    for field in REQUIRED_FIELDS:
+        value = row.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise CorpusError(f"{where}: field '{field}' is missing or not a non-empty string")
+    if row["label"] not in LABEL2ID:
+        raise CorpusError(f"{where}: unknown label '{row['label']}' (expected one of {', '.join(LABELS)})")
+    if row["label"] in SOURCED_LABELS:
+        source = row.get("source")
+        if not isinstance(source, str) or not source:
+            raise CorpusError(f"{where}: {row['label']} needs a 'source'")
+        if source not in row["text"]:
+            raise CorpusError(f"{where}: source '{source}' is not a substring of the text")
+        if row.get("source_type") not in SOURCE_TYPES:
+            raise CorpusError(f"{where}: source_type '{row.get('source_type')}' is not one of {', '.join(SOURCE_TYPES)}")
+    return {k: row[k] for k in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS) if k in row}
+
+
+def load_corpus(paths: str | Path | Iterable[str | Path]) -> list[dict]:
+    """Validated rows of one or more corpus files, in file order; ids must be unique."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows: list[dict] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for number, raw in iter_raw_rows(path):
+            where = f"{path}:{number}"
+            row = validate_row(raw, where)
+            if row["id"] in seen:
+                raise CorpusError(f"{where}: duplicate id '{row['id']}' (first at {seen[row['id']]})")
+            seen[row["id"]] = where
+            rows.append(row)
+    if not rows:
+        raise CorpusError(f"{', '.join(map(str, paths))}: no rows")
+    return rows
+
+
+def with_context(rows: list[dict]) -> list[dict]:
+    """Add `context`: the previous row's text when it belongs to the same article."""
+    out = []
+    previous: dict | None = None
+    for row in rows:
+        same = previous is not None and previous["article"] == row["article"]
+        out.append({**row, "context": previous["text"] if same else None})
+        previous = row
+    return out
+
+
+def split_by_article(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(rest, held out): whole articles, about `fraction` of the sentences held out."""
+    by_article: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_article[row["article"]].append(row)
+    articles = sorted(by_article)
+    random.Random(seed).shuffle(articles)
+    target = fraction * len(rows)
+    held: set[str] = set()
+    count = 0
+    for article in articles:
+        if count >= target:
+            break
+        held.add(article)
+        count += len(by_article[article])
+    return [r for r in rows if r["article"] not in held], [r for r in rows if r["article"] in held]
+
+
+def subsample_articles(rows: list[dict], max_sentences: int, seed: int) -> list[dict]:
+    """Whole articles, seeded, up to `max_sentences` sentences; order kept."""
+    if len(rows) <= max_sentences:
+        return rows
+    _, kept = split_by_article(rows, max_sentences / len(rows), seed)
+    return kept
+
+
+def corpus_hash(paths: Iterable[str | Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def label_counts(rows: Iterable[dict]) -> Counter:
+    return Counter(row["label"] for row in rows)

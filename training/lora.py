@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import nn
 
 from training.config import LoraConfig
@@ -16,9 +18,17 @@ def wrap_with_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=list(lora.target_modules),
-        modules_to_save=["classifier"],
+        # The head is new, and token type 1 (the context segment) starts as a copy of type 0:
+        # both are trained in full; they are tiny.
+        modules_to_save=["classifier", "token_type_embeddings"],
     )
     return get_peft_model(model, peft_config)
+
+
+def save_adapter(model: nn.Module, folder: Path) -> None:
+    """The adapter alone (a few MB); the trainer adds config.json, which names the base model
+    and its checksum so that loading can refuse a mismatched base."""
+    model.save_pretrained(folder, safe_serialization=True)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

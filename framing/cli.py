@@ -259,7 +259,7 @@ def corpus_build(
         counts = build_splits(raw_dir, out_dir, dev_fraction, seed)
     except _user_errors() as exc:
         _fail(str(exc))
-    console.print(", ".join(f"{name}: {n} sentences" for name, n in counts.items()))
+    console.print(", ".join(f"{name}: {n}" for name, n in counts.items()))
 
 
 def main() -> None:

@@ -1,0 +1,84 @@
+"""The shipped corpus: schema, splits, sizes and spread (issue: bilingual labelled corpus)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from model.labels import LABELS
+from training.corpus_checks import cross_split_duplicates, normalise
+from training.data import load_corpus
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SPLITS = ("train", "dev", "test")
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, list[dict]]:
+    # load_corpus validates every row: required fields, label set, source a substring of the
+    # sentence, source_type from the schema, unique ids within a file.
+    return {name: load_corpus(DATA / f"{name}.jsonl") for name in SPLITS}
+
+
+def test_ids_are_unique_across_splits(corpus):
+    ids = Counter(r["id"] for rows in corpus.values() for r in rows)
+    assert [i for i, n in ids.items() if n > 1] == []
+
+
+def test_no_article_is_in_two_splits(corpus):
+    articles = {name: {r["article"] for r in rows} for name, rows in corpus.items()}
+    assert not articles["train"] & articles["dev"]
+    assert not articles["train"] & articles["test"]
+    assert not articles["dev"] & articles["test"]
+
+
+def test_no_sentence_or_near_duplicate_is_in_two_splits(corpus):
+    exact = {name: {normalise(r["text"]) for r in rows} - {""} for name, rows in corpus.items()}
+    assert not exact["train"] & exact["test"] and not exact["train"] & exact["dev"] and not exact["dev"] & exact["test"]
+    assert cross_split_duplicates(corpus, threshold=0.9) == []
+
+
+def test_test_articles_come_from_outlets_train_never_sees(corpus):
+    train_outlets = {r["outlet"] for r in corpus["train"]}
+    assert not train_outlets & {r["outlet"] for r in corpus["test"]}
+
+
+def test_articles_are_contiguous_and_in_reading_order(corpus):
+    for rows in corpus.values():
+        seen: set[str] = set()
+        previous = None
+        for row in rows:
+            if row["article"] != previous:
+                assert row["article"] not in seen, f"article {row['article']} is split up"
+                seen.add(row["article"])
+                previous = row["article"]
+
+
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_each_language_has_the_promised_size_and_spread(corpus, lang):
+    rows = [r for split in corpus.values() for r in split if r["lang"] == lang]
+    assert len({r["article"] for r in rows}) >= 200
+    assert len(rows) >= 4000
+    assert len({r["outlet"] for r in rows}) >= 12
+    assert len({r["topic"] for r in rows}) >= 11
+    assert len({r["region"] for r in rows}) >= 11
+    shares = Counter(r["label"] for r in rows)
+    total = sum(shares.values())
+    assert set(shares) == set(LABELS)
+    assert 0.30 <= shares["unattributed_assertion"] / total <= 0.47
+    assert 0.28 <= shares["attributed_fact"] / total <= 0.42
+    assert 0.10 <= shares["analyst_claim"] / total <= 0.22
+    assert 0.06 <= shares["other"] / total <= 0.16
+
+
+def test_outlets_differ_in_how_they_source(corpus):
+    by_outlet: dict[str, Counter] = {}
+    for rows in corpus.values():
+        for r in rows:
+            by_outlet.setdefault(r["outlet"], Counter())[r["label"]] += 1
+    attributed = [c["attributed_fact"] / sum(c.values()) for c in by_outlet.values()]
+    analyst = [c["analyst_claim"] / sum(c.values()) for c in by_outlet.values()]
+    assert max(attributed) - min(attributed) > 0.25
+    assert max(analyst) - min(analyst) > 0.2

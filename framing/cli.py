@@ -245,6 +245,27 @@ def corpus_stats(
         write_json_atomic(json_out, counts)
 
 
+@corpus_app.command("agreement")
+def corpus_agreement(
+    files: Annotated[list[Path] | None, typer.Argument(help="relabel files (default: data/agreement/*.jsonl)")] = None,
+) -> None:
+    """Cohen's kappa between the first labels and a blind relabelling, per language."""
+    import json as json_module
+
+    from training.corpus_stats import agreement
+
+    files = files or sorted(Path("data/agreement").glob("*.jsonl"))
+    rows = [json_module.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    table = Table(title="Blind relabelling agreement")
+    for column in ("lang", "sentences", "Cohen's kappa", "raw agreement", "disagreements"):
+        table.add_column(column)
+    for lang, stats in agreement(rows).items():
+        table.add_row(
+            lang, str(stats["n"]), f"{stats['kappa']:.3f}", f"{stats['raw_agreement']:.3f}", str(stats["disagreements"])
+        )
+    console.print(table)
+
+
 @corpus_app.command("build")
 def corpus_build(
     raw_dir: Annotated[Path, typer.Argument(help="folder of writers' folders (test writers' end in -t)")] = Path("data/raw"),

@@ -71,14 +71,28 @@ def read_document(path: Path) -> InputRow:
 
 def iter_jsonl(path: Path, errors: list[BadRow]) -> Iterator[InputRow]:
     """Rows of a JSONL file, streamed; malformed rows are recorded in `errors` and skipped."""
+    for item in iter_jsonl_items(path):
+        if isinstance(item, BadRow):
+            errors.append(item)
+        else:
+            yield item
+
+
+def iter_jsonl_items(path: Path, after_line: int = 0) -> Iterator[InputRow | BadRow]:
+    """Each non-blank line of a JSONL file as a row or as the reason it is unusable, in file
+    order, streamed; lines up to `after_line` are skipped unparsed (resuming a run)."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
     with path.open("rb") as fh:
         head = fh.read(8192)
         if b"\x00" in head:
             raise InputError(f"{path}: binary file, expected JSONL")
         fh.seek(0)
         for number, raw in enumerate(fh, 1):
+            if number <= after_line:
+                continue
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -86,18 +100,17 @@ def iter_jsonl(path: Path, errors: list[BadRow]) -> Iterator[InputRow]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                errors.append(BadRow(str(path), number, f"invalid UTF-8 ({exc.reason})"))
+                yield BadRow(str(path), number, f"invalid UTF-8 ({exc.reason})")
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                errors.append(BadRow(str(path), number, f"malformed JSON ({exc.msg})"))
+                yield BadRow(str(path), number, f"malformed JSON ({exc.msg})")
                 continue
             if not isinstance(row, dict):
-                errors.append(BadRow(str(path), number, "not a JSON object"))
+                yield BadRow(str(path), number, "not a JSON object")
                 continue
-            text = row.get("text")
-            if not isinstance(text, str):
-                errors.append(BadRow(str(path), number, "missing or non-string 'text' field"))
+            if not isinstance(row.get("text"), str):
+                yield BadRow(str(path), number, "missing or non-string 'text' field")
                 continue
             yield InputRow(str(path), number, row)

@@ -82,3 +82,19 @@ def test_outlets_differ_in_how_they_source(corpus):
     analyst = [c["analyst_claim"] / sum(c.values()) for c in by_outlet.values()]
     assert max(attributed) - min(attributed) > 0.25
     assert max(analyst) - min(analyst) > 0.2
+
+
+def test_blind_relabelling_covers_a_tenth_and_is_settled_in_the_corpus(corpus):
+    import json
+
+    from training.corpus_stats import agreement
+
+    current = {r["id"]: r for rows in corpus.values() for r in rows}
+    rows = [json.loads(line) for path in sorted((DATA / "agreement").glob("*.jsonl")) for line in path.read_text().splitlines()]
+    for lang in ("ar", "en"):
+        sampled = [r for r in rows if r["lang"] == lang]
+        in_corpus = sum(1 for r in current.values() if r["lang"] == lang)
+        assert abs(len(sampled) / in_corpus - 0.1) < 0.01
+    assert all(current[r["id"]]["label"] == r["settled_label"] for r in rows)
+    kappa = agreement(rows)
+    assert set(kappa) == {"ar", "en"} and all(0 <= k["kappa"] <= 1 for k in kappa.values())

@@ -69,3 +69,20 @@ def render_counts(counts: dict):
             c["lang"], c["outlet"], str(c["sentences"]), *[share(c["labels"][label], c["sentences"]) for label in LABELS]
         )
     return Group(langs, splits, outlets)
+
+
+def agreement(rows: list[dict]) -> dict:
+    """Cohen's kappa between the first and the blind second labels, per language."""
+    from sklearn.metrics import cohen_kappa_score
+
+    out = {}
+    for lang in sorted({r["lang"] for r in rows}):
+        pairs = [(r["first_label"], r["second_label"]) for r in rows if r["lang"] == lang]
+        first, second = zip(*pairs, strict=True)
+        out[lang] = {
+            "n": len(pairs),
+            "kappa": round(float(cohen_kappa_score(first, second)), 3),
+            "raw_agreement": round(sum(a == b for a, b in pairs) / len(pairs), 3),
+            "disagreements": sum(a != b for a, b in pairs),
+        }
+    return out

@@ -1,4 +1,4 @@
-"""Classifying streams of articles or sentences in batches, row order kept.
+"""Classifying articles or sentences in chunks, row order kept.
 
 Article mode: each input row is an article; the output has one row per sentence, carrying the
 article's other fields, `article` (its id), `sentence`, `start`, `end`, `text`, `lang`,
@@ -10,6 +10,7 @@ each other context, as the sentences of an article do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from framing.inputs import BadRow, InputRow
 from model.classifier import FramingClassifier
@@ -18,10 +19,93 @@ from model.segment import segment
 
 #: Sentences classified per model call; larger batches sort better by length.
 CHUNK_SENTENCES = 512
+#: Characters per sentence in news text, roughly; used only to size chunks of articles.
+_CHARS_PER_SENTENCE = 120
+
+
+def estimated_sentences(row: InputRow, sentences_mode: bool) -> int:
+    return 1 if sentences_mode else max(1, len(row.fields["text"]) // _CHARS_PER_SENTENCE)
+
+
+def classify_chunk(
+    classifier: FramingClassifier,
+    rows: list[InputRow],
+    sentences_mode: bool,
+    context: dict | None,
+    batch_size: int,
+    on_sentences: Callable[[int], None] | None,
+) -> tuple[list[dict], list[BadRow], dict | None]:
+    """Output rows, rows with nothing to classify, and the context for the next chunk."""
+    failed: list[BadRow] = []
+    texts: list[str] = []
+    contexts: list[str | None] = []
+    plan: list[tuple[InputRow, list]] = []
+    for row in rows:
+        text = row.fields["text"]
+        if sentences_mode:
+            if not text.strip():
+                failed.append(BadRow(row.source, row.line, "empty text"))
+                context = None
+                continue
+            same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
+            texts.append(text)
+            contexts.append(context["text"] if same else None)
+            context = {"article": row.fields.get("article"), "text": text}
+            plan.append((row, []))
+        else:
+            sentences = segment(text)
+            if not sentences:
+                failed.append(BadRow(row.source, row.line, "no sentences in text (empty or whitespace only)"))
+                continue
+            texts += [s.text for s in sentences]
+            contexts += [None, *[s.text for s in sentences[:-1]]]
+            plan.append((row, sentences))
+    predictions = iter(classifier.predict(texts, contexts, batch_size, on_batch=on_sentences)) if texts else iter(())
+    out: list[dict] = []
+    for row, sentences in plan:
+        if sentences_mode:
+            p = next(predictions)
+            hint = row.fields.get("lang") if isinstance(row.fields.get("lang"), str) else None
+            out.append(_scored(row.fields, detect_language(row.fields["text"], hint), p.label, p.scores))
+            continue
+        base = {k: v for k, v in row.fields.items() if k != "text"}
+        article_id = row.fields.get("id", row.fields.get("article", f"{Path(row.source).name}:{row.line}"))
+        hint = detect_language(row.fields["text"])
+        hint = hint if is_supported(hint) else None
+        for index, s in enumerate(sentences):
+            p = next(predictions)
+            fields = {**base, "article": article_id, "sentence": index, "start": s.start, "end": s.end, "text": s.text}
+            out.append(_scored(fields, detect_language(s.text, hint), p.label, p.scores))
+    return out, failed, context
 
 
 def _scored(row: dict, lang: str, label: str, scores: dict[str, float]) -> dict:
     return {**row, "lang": lang, "label": label, "scores": {k: round(v, 5) for k, v in scores.items()}}
+
+
+def _classify_rows(
+    classifier: FramingClassifier,
+    rows: Iterable[InputRow],
+    errors: list[BadRow],
+    sentences_mode: bool,
+    batch_size: int,
+    on_sentences: Callable[[int], None] | None,
+) -> Iterator[dict]:
+    chunk: list[InputRow] = []
+    size = 0
+    context: dict | None = None
+    for row in rows:
+        chunk.append(row)
+        size += estimated_sentences(row, sentences_mode)
+        if size >= CHUNK_SENTENCES:
+            out, failed, context = classify_chunk(classifier, chunk, sentences_mode, context, batch_size, on_sentences)
+            errors.extend(failed)
+            yield from out
+            chunk, size = [], 0
+    if chunk:
+        out, failed, _ = classify_chunk(classifier, chunk, sentences_mode, context, batch_size, on_sentences)
+        errors.extend(failed)
+        yield from out
 
 
 def classify_sentence_rows(
@@ -31,33 +115,8 @@ def classify_sentence_rows(
     batch_size: int = 32,
     on_sentences: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
-    chunk: list[InputRow] = []
-    previous: dict | None = None  # last row of the previous chunk, for context
-
-    def flush() -> Iterator[dict]:
-        nonlocal previous
-        texts = [r.fields["text"] for r in chunk]
-        contexts = []
-        for r in chunk:
-            same = previous is not None and "article" in r.fields and previous.get("article") == r.fields["article"]
-            contexts.append(previous["text"] if same else None)
-            previous = r.fields
-        predictions = classifier.predict(texts, contexts, batch_size, on_batch=on_sentences)
-        for r, p in zip(chunk, predictions, strict=True):
-            hint = r.fields.get("lang") if isinstance(r.fields.get("lang"), str) else None
-            yield _scored(r.fields, detect_language(r.fields["text"], hint), p.label, p.scores)
-        chunk.clear()
-
-    for row in rows:
-        if not row.fields["text"].strip():
-            errors.append(BadRow(row.source, row.line, "empty text"))
-            previous = None
-            continue
-        chunk.append(row)
-        if len(chunk) >= CHUNK_SENTENCES:
-            yield from flush()
-    if chunk:
-        yield from flush()
+    """Each row one sentence; rows with empty text go to `errors`."""
+    return _classify_rows(classifier, rows, errors, True, batch_size, on_sentences)
 
 
 def classify_article_rows(
@@ -67,35 +126,5 @@ def classify_article_rows(
     batch_size: int = 32,
     on_sentences: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
-    pending: list[tuple[InputRow, list]] = []
-    n_pending = 0
-
-    def flush() -> Iterator[dict]:
-        texts, contexts = [], []
-        for _, sentences in pending:
-            texts += [s.text for s in sentences]
-            contexts += [None, *[s.text for s in sentences[:-1]]]
-        predictions = iter(classifier.predict(texts, contexts, batch_size, on_batch=on_sentences))
-        for row, sentences in pending:
-            base = {k: v for k, v in row.fields.items() if k != "text"}
-            article_id = row.fields.get("id", row.fields.get("article", f"{row.source}:{row.line}"))
-            hint = detect_language(row.fields["text"])
-            hint = hint if is_supported(hint) else None
-            for index, s in enumerate(sentences):
-                p = next(predictions)
-                out = {**base, "article": article_id, "sentence": index, "start": s.start, "end": s.end, "text": s.text}
-                yield _scored(out, detect_language(s.text, hint), p.label, p.scores)
-        pending.clear()
-
-    for row in rows:
-        sentences = segment(row.fields["text"])
-        if not sentences:
-            errors.append(BadRow(row.source, row.line, "no sentences in text (empty or whitespace only)"))
-            continue
-        pending.append((row, sentences))
-        n_pending += len(sentences)
-        if n_pending >= CHUNK_SENTENCES:
-            yield from flush()
-            n_pending = 0
-    if pending:
-        yield from flush()
+    """Each row an article, segmented; rows with no sentences go to `errors`."""
+    return _classify_rows(classifier, rows, errors, False, batch_size, on_sentences)

@@ -175,51 +175,65 @@ def classify(
     sentences: Annotated[bool, typer.Option("--sentences", help="each JSONL row is one sentence")] = False,
     errors_path: Annotated[Path | None, typer.Option("--errors", help="where bad rows go (default OUT.errors.jsonl)")] = None,
     batch_size: int = 32,
+    chunk_sentences: Annotated[int, typer.Option(help="sentences per checkpoint of a streamed run", min=1)] = 512,
 ) -> None:
-    """Label every sentence of the inputs."""
+    """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
+    resumes where it stopped when the same command is run again."""
     from framing.classify import classify_article_rows, classify_sentence_rows
-    from framing.inputs import BadRow, InputError, iter_jsonl, read_document
+    from framing.inputs import BadRow, InputError, iter_jsonl_items, read_document
     from framing.outputs import write_jsonl_atomic
+    from framing.stream import classify_to_file
 
-    read_errors: list[BadRow] = []  # rows that could not be parsed
-    skipped: list[BadRow] = []  # rows parsed but with nothing to classify
-    n_read = 0
-
-    def rows():
-        nonlocal n_read
-        for path in inputs:
-            documents = iter_jsonl(path, read_errors) if path.suffix.lower() == ".jsonl" else [read_document(path)]
-            for row in documents:
-                n_read += 1
-                yield row
-
+    unit = "sentence rows" if sentences else "articles"
     try:
         for path in inputs:  # fail fast on unusable files, before loading the model
             if not path.is_file():
                 raise InputError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
         classifier = _load_classifier(model)
-        run = classify_sentence_rows if sentences else classify_article_rows
         with _progress() as progress:
             task = progress.add_task("classifying sentences", total=None)
-            results = run(classifier, rows(), skipped, batch_size, on_sentences=lambda n: progress.advance(task, n))
-            if output is None:
-                collected = list(results)
-                n_out = len(collected)
-            else:
-                n_out = write_jsonl_atomic(output, results)
+            advance = lambda n: progress.advance(task, n)  # noqa: E731
+            if output is not None:
+                summary = classify_to_file(
+                    classifier, inputs, output, sentences, errors_path, batch_size, chunk_sentences, on_sentences=advance
+                )
+                if summary.resumed:
+                    err_console.print("resumed an interrupted run", highlight=False)
+                err_console.print(
+                    f"{summary.rows_in} input {unit}: {summary.rows_in - summary.rows_failed} classified into "
+                    f"{summary.rows_out} output rows, {summary.rows_failed} in errors; written to {output}"
+                    + (f"; errors in {summary.errors}" if summary.errors else ""),
+                    highlight=False,
+                )
+                return
+            bad: list[BadRow] = []
+            n_read = 0
+
+            def rows():
+                nonlocal n_read
+                for path in inputs:
+                    items = iter_jsonl_items(path) if path.suffix.lower() == ".jsonl" else [read_document(path)]
+                    for item in items:
+                        if isinstance(item, BadRow):
+                            bad.append(item)
+                        else:
+                            n_read += 1
+                            yield item
+
+            run = classify_sentence_rows if sentences else classify_article_rows
+            skipped: list[BadRow] = []
+            collected = list(run(classifier, rows(), skipped, batch_size, on_sentences=advance))
     except _user_errors() as exc:
         _fail(str(exc))
-    if output is None:
-        _print_rows(collected)
-    errors = sorted(read_errors + skipped, key=lambda e: (e.source, e.line))
+    _print_rows(collected)
+    errors = sorted(bad + skipped, key=lambda e: (e.source, e.line))
     if errors:
-        errors_file = errors_path or (output.with_suffix(".errors.jsonl") if output else Path("framing-errors.jsonl"))
+        errors_file = errors_path or Path("framing-errors.jsonl")
         write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))
         err_console.print(f"{len(errors)} input row(s) could not be classified: see {errors_file}", highlight=False)
-    unit = "sentence rows" if sentences else "articles"
     err_console.print(
-        f"{n_read + len(read_errors)} input {unit}: {n_read - len(skipped)} classified into "
-        f"{n_out} output rows, {len(errors)} in errors" + (f"; written to {output}" if output else ""),
+        f"{n_read + len(bad)} input {unit}: {n_read - len(skipped)} classified into {len(collected)} output rows, "
+        f"{len(errors)} in errors",
         highlight=False,
     )
 

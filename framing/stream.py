@@ -1,0 +1,172 @@
+"""Streaming classification of large inputs: bounded memory, atomic output, resumable.
+
+Rows are read, classified and written one chunk at a time, so memory does not grow with the
+input. Output goes to `OUT.partial` beside the target; after every chunk a small progress file
+records how far the input has been consumed and how many bytes of output and errors belong to
+that point. A killed run leaves no file named OUT; run the same command again and it truncates
+the partial files to the last checkpoint and carries on from the next input row, so no row is
+lost or written twice. When the input is exhausted, the partial files are renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from framing.classify import CHUNK_SENTENCES, classify_chunk, estimated_sentences
+from framing.inputs import BadRow, InputError, InputRow, iter_jsonl_items, read_document
+from model.classifier import FramingClassifier
+
+PROGRESS_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """Everything before (file_index, line) inclusive is done and on disk."""
+
+    inputs: list[str]
+    sentences_mode: bool
+    file_index: int = 0
+    line: int = 0
+    output_bytes: int = 0
+    errors_bytes: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_failed: int = 0
+    #: sentence mode: the last classified row's article and text, the next row's context
+    context: dict | None = None
+    version: int = PROGRESS_VERSION
+
+
+@dataclass
+class StreamSummary:
+    rows_in: int
+    rows_out: int
+    rows_failed: int
+    resumed: bool
+    output: Path
+    errors: Path | None
+    extra: dict = field(default_factory=dict)
+
+
+def _fsync_write(fh, data: bytes) -> None:
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _write_progress(path: Path, checkpoint: Checkpoint) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(checkpoint), ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _items(inputs: list[Path], start: Checkpoint) -> Iterator[tuple[int, InputRow | BadRow]]:
+    for index, path in enumerate(inputs):
+        if index < start.file_index:
+            continue
+        after = start.line if index == start.file_index else 0
+        if path.suffix.lower() == ".jsonl":
+            for item in iter_jsonl_items(path, after_line=after):
+                yield index, item
+        elif after == 0:
+            try:
+                yield index, read_document(path)
+            except InputError as exc:
+                # One unreadable article in a list of many is a row error, not the end of the run.
+                yield index, BadRow(str(path), 1, str(exc).split(": ", 1)[-1])
+
+
+def classify_to_file(
+    classifier: FramingClassifier,
+    inputs: list[Path],
+    output: Path,
+    sentences_mode: bool = False,
+    errors_path: Path | None = None,
+    batch_size: int = 32,
+    chunk_sentences: int = CHUNK_SENTENCES,
+    on_sentences: Callable[[int], None] | None = None,
+    stop_after_chunks: int | None = None,
+) -> StreamSummary:
+    """Classify `inputs` into `output` (JSONL), resuming an interrupted run of the same command.
+
+    `stop_after_chunks` ends the run early, as a crash would, leaving the partial files; it
+    exists so that tests can interrupt a run at a known point.
+    """
+    errors_path = errors_path or output.with_name(output.stem + ".errors.jsonl")
+    partial = output.with_name(output.name + ".partial")
+    errors_partial = errors_path.with_name(errors_path.name + ".partial")
+    progress_path = output.with_name(output.name + ".progress.json")
+    names = [str(p) for p in inputs]
+
+    checkpoint = Checkpoint(names, sentences_mode)
+    resumed = False
+    if progress_path.is_file() and partial.is_file():
+        saved = Checkpoint(**json.loads(progress_path.read_text(encoding="utf-8")))
+        if saved.inputs == names and saved.sentences_mode == sentences_mode and saved.version == PROGRESS_VERSION:
+            checkpoint, resumed = saved, True
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "ab" if resumed else "wb") as out_fh, open(errors_partial, "ab" if resumed else "wb") as err_fh:
+        # Anything written after the last checkpoint belongs to a chunk that never finished.
+        out_fh.truncate(checkpoint.output_bytes)
+        err_fh.truncate(checkpoint.errors_bytes)
+        out_fh.seek(checkpoint.output_bytes)
+        err_fh.seek(checkpoint.errors_bytes)
+        chunk: list[InputRow] = []
+        chunk_errors: list[BadRow] = []
+        n_sentences = 0
+        last = (checkpoint.file_index, checkpoint.line)
+        chunks_done = 0
+
+        def flush() -> bool:
+            nonlocal n_sentences, chunks_done
+            rows, failed, checkpoint.context = classify_chunk(
+                classifier, chunk, sentences_mode, checkpoint.context, batch_size, on_sentences
+            )
+            bad = sorted(chunk_errors + failed, key=lambda e: (e.source, e.line))
+            if rows:
+                _fsync_write(out_fh, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
+            if bad:
+                _fsync_write(err_fh, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in bad).encode("utf-8"))
+            checkpoint.rows_in += len(chunk) + len(chunk_errors)
+            checkpoint.rows_out += len(rows)
+            checkpoint.rows_failed += len(bad)
+            checkpoint.file_index, checkpoint.line = last
+            checkpoint.output_bytes, checkpoint.errors_bytes = out_fh.tell(), err_fh.tell()
+            _write_progress(progress_path, checkpoint)
+            chunk.clear()
+            chunk_errors.clear()
+            n_sentences = 0
+            chunks_done += 1
+            return stop_after_chunks is not None and chunks_done >= stop_after_chunks
+
+        for file_index, item in _items(inputs, checkpoint):
+            last = (file_index, item.line)
+            if isinstance(item, BadRow):
+                chunk_errors.append(item)
+                continue
+            chunk.append(item)
+            n_sentences += estimated_sentences(item, sentences_mode)
+            if n_sentences >= chunk_sentences and flush():
+                return StreamSummary(
+                    checkpoint.rows_in,
+                    checkpoint.rows_out,
+                    checkpoint.rows_failed,
+                    resumed,
+                    partial,
+                    errors_partial,
+                    {"interrupted": True},
+                )
+        if chunk or chunk_errors:
+            flush()
+    os.replace(partial, output)
+    if checkpoint.rows_failed:
+        os.replace(errors_partial, errors_path)
+    else:
+        errors_partial.unlink(missing_ok=True)
+        errors_path = None
+    progress_path.unlink(missing_ok=True)
+    return StreamSummary(checkpoint.rows_in, checkpoint.rows_out, checkpoint.rows_failed, resumed, output, errors_path)

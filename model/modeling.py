@@ -8,6 +8,9 @@ sentence vector. Training and inference both call `encode_sentence`, so they can
 
 from __future__ import annotations
 
+import html
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import torch
@@ -55,10 +58,21 @@ def _head_and_tail(ids: list[int], budget: int) -> list[int]:
     return ids[:head] + ids[len(ids) - (budget - head) :]
 
 
+_INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def clean_for_model(text: str) -> str:
+    """What the model reads: scraped text with entities decoded, Arabic presentation forms and
+    other compatibility characters folded (NFKC), and invisible marks (bidi controls,
+    zero-width characters, control codes) removed. Offsets are never taken from this text."""
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", html.unescape(text))).split())
+
+
 def encode_sentence(tokenizer, sentence: str, context: str | None, settings: InputSettings) -> dict[str, list[int]]:
     """Token ids for `[CLS] prefix+sentence [SEP] context [SEP]` (type ids 0 then 1)."""
-    sentence_ids = tokenizer(settings.prefix + sentence, add_special_tokens=False, verbose=False)["input_ids"]
-    has_context = bool(settings.use_context and context and context.strip())
+    sentence_ids = tokenizer(settings.prefix + clean_for_model(sentence), add_special_tokens=False, verbose=False)["input_ids"]
+    context = clean_for_model(context) if context else None
+    has_context = bool(settings.use_context and context)
     specials = 3 if has_context else 2
     sentence_ids = _head_and_tail(sentence_ids, settings.max_length - specials)
     ids = [tokenizer.cls_token_id, *sentence_ids, tokenizer.sep_token_id]

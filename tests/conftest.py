@@ -90,3 +90,10 @@ def tiny_config_file(tiny_base, tmp_path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_config_dict(tiny_base)), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_run):
+    from model import FramingClassifier
+
+    return FramingClassifier.from_pretrained(tiny_run)

@@ -134,3 +134,11 @@ def test_lora_run_ships_a_small_adapter_that_reloads_to_the_same_predictions(tin
     config_path.write_text(json.dumps(broken))
     with pytest.raises(ModelFolderError, match="does not match the base model"):
         FramingClassifier.from_pretrained(adapter)
+
+
+def test_the_model_reads_scraped_text_cleaned(tiny_run):
+    tokenizer = FramingClassifier.from_pretrained(tiny_run).tokenizer
+    settings = InputSettings(max_length=64)
+    clean = encode_sentence(tokenizer, "The ministry said it.", None, settings)
+    for messy in ["\ufeffThe\u200b ministry\u200f said it.", "The&#32;ministry  said\r\nit.", "The\x07 ministry said it."]:
+        assert encode_sentence(tokenizer, messy, None, settings) == clean

@@ -12,9 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from framing.outlets_cli import outlets
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label news sentences by how they are sourced.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Inspect a labelled corpus.")
 app.add_typer(corpus_app, name="corpus")
+app.command()(outlets)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -29,12 +32,13 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _user_errors():
     from framing.inputs import InputError
+    from framing.outlets import OutletsInputError
     from model.classifier import ModelFolderError
     from model.packaged_e5 import PackagedModelError
     from training.config import ConfigError
     from training.data import CorpusError
 
-    return (InputError, ModelFolderError, PackagedModelError, ConfigError, CorpusError)
+    return (InputError, OutletsInputError, ModelFolderError, PackagedModelError, ConfigError, CorpusError)
 
 
 def _resolve_model(model: Path | None) -> Path:

@@ -13,11 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from framing.outlets_cli import outlets
+from framing.serve_cli import serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label news sentences by how they are sourced.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Inspect a labelled corpus.")
 app.add_typer(corpus_app, name="corpus")
 app.command()(outlets)
+app.command()(serve)
 console = Console()
 err_console = Console(stderr=True)
 

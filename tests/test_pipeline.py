@@ -129,6 +129,7 @@ def test_lora_run_ships_a_small_adapter_that_reloads_to_the_same_predictions(tin
     np.testing.assert_allclose(merged, from_adapter, atol=1e-5)
 
     config_path = adapter / "config.json"
+    (adapter / "checksums.json").unlink()  # as if edited by hand: the base check must still catch it
     broken = json.loads(config_path.read_text())
     broken["hidden_size"] = 64
     config_path.write_text(json.dumps(broken))
@@ -142,3 +143,25 @@ def test_the_model_reads_scraped_text_cleaned(tiny_run):
     clean = encode_sentence(tokenizer, "The ministry said it.", None, settings)
     for messy in ["\ufeffThe\u200b ministry\u200f said it.", "The&#32;ministry  said\r\nit.", "The\x07 ministry said it."]:
         assert encode_sentence(tokenizer, messy, None, settings) == clean
+
+
+def test_a_tampered_or_version_mismatched_model_folder_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_run, folder)
+    assert (folder / "checksums.json").is_file()
+    FramingClassifier.from_pretrained(folder)
+    with open(folder / "model.safetensors", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\0\0\0\1")
+    with pytest.raises(ModelFolderError, match="checksum differs"):
+        FramingClassifier.from_pretrained(folder)
+
+    shutil.rmtree(folder)
+    shutil.copytree(tiny_run, folder)
+    (folder / "checksums.json").unlink()  # versions are checked even without checksums
+    versions = json.loads((folder / "versions.json").read_text())
+    (folder / "versions.json").write_text(json.dumps({**versions, "transformers": "4.57.0"}))
+    with pytest.raises(ModelFolderError, match="saved with transformers 4.57.0"):
+        FramingClassifier.from_pretrained(folder)

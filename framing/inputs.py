@@ -78,9 +78,9 @@ def iter_jsonl(path: Path, errors: list[BadRow]) -> Iterator[InputRow]:
             yield item
 
 
-def iter_jsonl_items(path: Path, after_line: int = 0) -> Iterator[InputRow | BadRow]:
+def iter_jsonl_items(path: Path) -> Iterator[InputRow | BadRow]:
     """Each non-blank line of a JSONL file as a row or as the reason it is unusable, in file
-    order, streamed; lines up to `after_line` are skipped unparsed (resuming a run)."""
+    order, streamed."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
@@ -91,8 +91,6 @@ def iter_jsonl_items(path: Path, after_line: int = 0) -> Iterator[InputRow | Bad
             raise InputError(f"{path}: binary file, expected JSONL")
         fh.seek(0)
         for number, raw in enumerate(fh, 1):
-            if number <= after_line:
-                continue
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -114,3 +112,39 @@ def iter_jsonl_items(path: Path, after_line: int = 0) -> Iterator[InputRow | Bad
                 yield BadRow(str(path), number, "missing or non-string 'text' field")
                 continue
             yield InputRow(str(path), number, row)
+
+
+def iter_input_items(inputs: list[Path], start_file: int = 0, after_line: int = 0) -> Iterator[tuple[int, InputRow | BadRow]]:
+    """(file index, row or bad row) over all inputs in order: JSONL files row by row, .txt and
+    .html files as one article each. A row whose `id` was already seen is a bad row: two rows
+    with one id make every later join ambiguous. Rows before (start_file, after_line) are
+    skipped, but their ids still count, so a resumed run finds the same duplicates."""
+    seen: dict[str, tuple[str, int]] = {}
+
+    def unique(item: InputRow | BadRow) -> InputRow | BadRow:
+        if isinstance(item, InputRow) and isinstance(item.fields.get("id"), str | int):
+            key = str(item.fields["id"])
+            if key in seen:
+                first = seen[key]
+                return BadRow(item.source, item.line, f"duplicate id '{key}' (first at {first[0]}:{first[1]})")
+            seen[key] = (item.source, item.line)
+        return item
+
+    for index, path in enumerate(inputs):
+        if index < start_file:
+            if path.suffix.lower() == ".jsonl":
+                for item in iter_jsonl_items(path):
+                    unique(item)
+            continue
+        skip = after_line if index == start_file else 0
+        if path.suffix.lower() == ".jsonl":
+            for item in iter_jsonl_items(path):
+                checked = unique(item)
+                if item.line > skip:
+                    yield index, checked
+        elif skip == 0:
+            try:
+                yield index, unique(read_document(path))
+            except InputError as exc:
+                # One unreadable article in a list of many is a row error, not the end of the run.
+                yield index, BadRow(str(path), 1, str(exc).split(": ", 1)[-1])

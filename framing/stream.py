@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from framing.classify import CHUNK_SENTENCES, classify_chunk, estimated_sentences
-from framing.inputs import BadRow, InputError, InputRow, iter_jsonl_items, read_document
+from framing.inputs import BadRow, InputRow, iter_input_items
 from model.classifier import FramingClassifier
 
 PROGRESS_VERSION = 1
@@ -62,22 +62,6 @@ def _write_progress(path: Path, checkpoint: Checkpoint) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(asdict(checkpoint), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _items(inputs: list[Path], start: Checkpoint) -> Iterator[tuple[int, InputRow | BadRow]]:
-    for index, path in enumerate(inputs):
-        if index < start.file_index:
-            continue
-        after = start.line if index == start.file_index else 0
-        if path.suffix.lower() == ".jsonl":
-            for item in iter_jsonl_items(path, after_line=after):
-                yield index, item
-        elif after == 0:
-            try:
-                yield index, read_document(path)
-            except InputError as exc:
-                # One unreadable article in a list of many is a row error, not the end of the run.
-                yield index, BadRow(str(path), 1, str(exc).split(": ", 1)[-1])
 
 
 def classify_to_file(
@@ -143,7 +127,7 @@ def classify_to_file(
             chunks_done += 1
             return stop_after_chunks is not None and chunks_done >= stop_after_chunks
 
-        for file_index, item in _items(inputs, checkpoint):
+        for file_index, item in iter_input_items(inputs, checkpoint.file_index, checkpoint.line):
             last = (file_index, item.line)
             if isinstance(item, BadRow):
                 chunk_errors.append(item)

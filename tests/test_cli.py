@@ -63,6 +63,7 @@ def test_classify_sentences_accounts_for_every_row(tiny_run, tmp_path):
         json.dumps({"id": "s3", "article": "a", "text": 42}),
         json.dumps({"id": "s4", "article": "a", "text": "   "}),
         json.dumps({"id": "s5", "article": "a", "text": "He added more.", "extra": [1, 2]}),
+        json.dumps({"id": "s1", "article": "a", "text": "The same id again."}),
     ]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
@@ -71,8 +72,13 @@ def test_classify_sentences_accounts_for_every_row(tiny_run, tmp_path):
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g["id"] for g in got] == ["s1", "s5"] and got[1]["extra"] == [1, 2]
     errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
-    assert [(e["line"], e["error"].split(" ")[0]) for e in errors] == [(2, "malformed"), (3, "missing"), (4, "empty")]
-    assert "5 input sentence rows: 2 classified into 2 output rows, 3 in errors" in " ".join(result.output.split())
+    assert [(e["line"], e["error"].split(" ")[0]) for e in errors] == [
+        (2, "malformed"),
+        (3, "missing"),
+        (4, "empty"),
+        (6, "duplicate"),
+    ]
+    assert "6 input sentence rows: 2 classified into 2 output rows, 4 in errors" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize(

@@ -60,9 +60,12 @@ def _resolve_model(model: Path | None) -> Path:
 
 
 def _load_classifier(model: Path | None):
+    from transformers.utils import logging as transformers_logging
+
     from model.classifier import FramingClassifier
 
     path = _resolve_model(model)
+    transformers_logging.disable_progress_bar()  # our own spinner says what is loading
     with console.status(f"loading model {path}", spinner="dots"):
         return FramingClassifier.from_pretrained(path)
 
@@ -107,6 +110,7 @@ def evaluate(
     model: Annotated[Path | None, typer.Option("--model", "-m", help="model folder")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")] = None,
     batch_size: int = 32,
+    context: Annotated[bool, typer.Option(help="show the model the preceding sentence (--no-context to ablate)")] = True,
 ) -> None:
     """Score a model on labelled data: macro-F1 overall and per language, per-label P/R/F1."""
     try:
@@ -117,7 +121,7 @@ def evaluate(
 
         rows = load_corpus(data)
         classifier = _load_classifier(model)
-        report = evaluate_rows(classifier, rows, batch_size)
+        report = evaluate_rows(classifier, rows, batch_size, use_context=context)
     except _user_errors() as exc:
         _fail(str(exc))
     console.print(render_report(report, f"Evaluation on {', '.join(map(str, data))}"))
@@ -186,15 +190,14 @@ def classify(
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
     from framing.classify import classify_article_rows, classify_sentence_rows
-    from framing.inputs import BadRow, InputError, iter_input_items
+    from framing.inputs import BadRow, iter_input_items, precheck
     from framing.outputs import write_jsonl_atomic
     from framing.stream import classify_to_file
 
     unit = "sentence rows" if sentences else "articles"
     try:
-        for path in inputs:  # fail fast on unusable files, before loading the model
-            if not path.is_file():
-                raise InputError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+        for path in inputs:
+            precheck(path)
         classifier = _load_classifier(model)
         with _progress() as progress:
             task = progress.add_task("classifying sentences", total=None)

@@ -44,6 +44,22 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
+def precheck(path: Path) -> None:
+    """Fail early, before any model loads, on inputs that cannot be read at all."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8192)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if b"\x00" in head:
+        kind = "JSONL" if path.suffix.lower() == ".jsonl" else "UTF-8 text, HTML or JSONL"
+        raise InputError(f"{path}: binary file, expected {kind}")
+
+
 def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")

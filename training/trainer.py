@@ -193,9 +193,12 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32) -> dict:
+def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> dict:
+    """The framing report of `classifier` on labelled rows; `use_context=False` withholds the
+    preceding sentence, to measure what the model takes from it."""
     rows = with_context(rows)
-    probs = classifier.predict_proba([r["text"] for r in rows], [r["context"] for r in rows], batch_size)
+    contexts = [r["context"] if use_context else None for r in rows]
+    probs = classifier.predict_proba([r["text"] for r in rows], contexts, batch_size)
     pred = [LABELS[i] for i in probs.argmax(axis=1)]
     return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)
 

@@ -75,9 +75,14 @@ def html_to_text(html: str) -> str:
     return trafilatura.extract(html, include_comments=False, include_tables=False, favor_recall=True) or ""
 
 
+def read_text(path: Path) -> str:
+    """A whole text file, checked: exists, is a file, readable, not binary, valid UTF-8."""
+    return _decode(path, _read_bytes(path))
+
+
 def read_document(path: Path) -> InputRow:
     """A whole .txt or .html file as one article."""
-    text = _decode(path, _read_bytes(path))
+    text = read_text(path)
     if path.suffix.lower() in (".html", ".htm"):
         text = html_to_text(text)
     if not text.strip():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from framing.inputs import InputError, read_text
 from model.labels import LABELS, SOURCE_TYPES
 
 #: Labels whose sentences name a source; the sourcing index counts them against UNSOURCED.
@@ -109,21 +110,10 @@ class Article:
 
 
 def _iter_json_objects(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.exists():
-        raise OutletsInputError(f"{path}: file not found")
-    if path.is_dir():
-        raise OutletsInputError(f"{path}: is a folder, not a JSONL file")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise OutletsInputError(f"{path}: cannot read ({exc.strerror})") from None
-    if b"\x00" in data[:8192]:
-        raise OutletsInputError(f"{path}: binary file, expected UTF-8 JSONL")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise OutletsInputError(f"{path}:{line}: invalid UTF-8 ({exc.reason})") from None
+        text = read_text(path)
+    except InputError as exc:
+        raise OutletsInputError(str(exc)) from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -12,6 +12,18 @@ import yaml
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CORPUS = FIXTURES / "tiny_corpus.jsonl"
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+#: Debian's Chromium, driven by Playwright in the browser tests (never `playwright install`).
+CHROMIUM = Path("/usr/bin/chromium")
+#: Without the background-networking flags Chromium keeps dialling out on a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def build_tiny_tokenizer(texts: list[str]):

@@ -13,18 +13,8 @@ import pytest
 from framing.outlets import OutletsSettings, analyse, load_articles
 from framing.outlets_report import write_report
 
+from .conftest import CHROMIUM, CHROMIUM_ARGS
 from .test_outlets import realistic_rows, write_jsonl
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
@@ -46,7 +36,7 @@ def report(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -55,6 +45,7 @@ def browser():
 def page(browser, report):
     html, _ = report
     page = browser.new_page(viewport={"width": 1460, "height": 1000})
+    page.set_default_timeout(120_000)  # a loaded 2-core machine can be slow; a hang still fails
     page.requests, page.errors = [], []  # type: ignore[attr-defined]
     page.on("request", lambda request: page.requests.append(request.url))
     page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)

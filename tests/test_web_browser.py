@@ -18,18 +18,11 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from model.labels import LABELS
+
+from .conftest import CHROMIUM, CHROMIUM_ARGS
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
-LABELS = ("attributed_fact", "analyst_claim", "unattributed_assertion", "other")
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.is_file(), reason="/usr/bin/chromium is missing: `apt-get install -y chromium` to run the browser test"
@@ -68,7 +61,9 @@ def chromium_page(width: int = 1200, height: int = 900):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-            yield context.new_page()
+            page = context.new_page()
+            page.set_default_timeout(120_000)  # a loaded 2-core machine can be slow; a hang still fails
+            yield page
         finally:
             browser.close()
 

@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines()]
-    classifier = FramingClassifier.from_pretrained(args.model)
+    classifier = FramingClassifier.from_pretrained(args.model, backend="torch")  # reads the torch model directly
     rng = random.Random(args.seed)
     results = {}
     for lang in ("ar", "en"):

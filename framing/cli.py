@@ -59,7 +59,7 @@ def _resolve_model(model: Path | None) -> Path:
     return found
 
 
-def _load_classifier(model: Path | None):
+def _load_classifier(model: Path | None, backend: str = "auto"):
     from transformers.utils import logging as transformers_logging
 
     from model.classifier import FramingClassifier
@@ -67,7 +67,7 @@ def _load_classifier(model: Path | None):
     path = _resolve_model(model)
     transformers_logging.disable_progress_bar()  # our own spinner says what is loading
     with console.status(f"loading model {path}", spinner="dots"):
-        return FramingClassifier.from_pretrained(path)
+        return FramingClassifier.from_pretrained(path, backend=backend)
 
 
 def _progress() -> Progress:
@@ -111,6 +111,7 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")] = None,
     batch_size: int = 32,
     context: Annotated[bool, typer.Option(help="show the model the preceding sentence (--no-context to ablate)")] = True,
+    backend: Annotated[str, typer.Option(help="auto (int8 ONNX, torch fallback), onnx, onnx-fp32 or torch")] = "auto",
 ) -> None:
     """Score a model on labelled data: macro-F1 overall and per language, per-label P/R/F1."""
     try:
@@ -120,11 +121,11 @@ def evaluate(
         from training.trainer import evaluate_rows
 
         rows = load_corpus(data)
-        classifier = _load_classifier(model)
+        classifier = _load_classifier(model, backend)
         report = evaluate_rows(classifier, rows, batch_size, use_context=context)
     except _user_errors() as exc:
         _fail(str(exc))
-    console.print(render_report(report, f"Evaluation on {', '.join(map(str, data))}"))
+    console.print(render_report(report, f"Evaluation on {', '.join(map(str, data))} ({classifier.backend})"))
     if json_out:
         write_json_atomic(json_out, report)
         console.print(f"report written to {json_out}")
@@ -186,6 +187,7 @@ def classify(
     errors_path: Annotated[Path | None, typer.Option("--errors", help="where bad rows go (default OUT.errors.jsonl)")] = None,
     batch_size: int = 32,
     chunk_sentences: Annotated[int, typer.Option(help="sentences per checkpoint of a streamed run", min=1)] = 512,
+    backend: Annotated[str, typer.Option(help="auto (int8 ONNX, torch fallback), onnx, onnx-fp32 or torch")] = "auto",
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
@@ -198,7 +200,7 @@ def classify(
     try:
         for path in inputs:
             precheck(path)
-        classifier = _load_classifier(model)
+        classifier = _load_classifier(model, backend)
         with _progress() as progress:
             task = progress.add_task("classifying sentences", total=None)
             advance = lambda n: progress.advance(task, n)  # noqa: E731

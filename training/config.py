@@ -57,6 +57,8 @@ class TrainingConfig(_Strict):
     evals_per_epoch: int = Field(1, ge=1)
     max_steps: int = Field(-1, description="stop after this many steps (-1: run all epochs)")
     calibrate: bool = True
+    #: learning rate of the classification head relative to the encoder's
+    head_lr_multiplier: float = Field(1.0, gt=0)
     lora: LoraConfig | None = None
     threads: int | None = Field(None, gt=0)
 

@@ -112,9 +112,30 @@ class _ListDataset(torch.utils.data.Dataset):
 
 
 class _WeightedLossTrainer(Trainer):
-    def __init__(self, *args, class_weights: torch.Tensor | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args, class_weights: torch.Tensor | None = None, head_lr_multiplier: float = 1.0, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
+        self.head_lr_multiplier = head_lr_multiplier
+
+    def create_optimizer(self, model=None):
+        """The new head (and, with LoRA, the trained copies of saved modules) may learn faster
+        than the pretrained encoder: with LoRA's zero-initialised adapters, a head that learns
+        at the encoder's pace leaves the whole network on the loss plateau of a constant guess."""
+        if self.optimizer is not None or self.head_lr_multiplier == 1.0:
+            return super().create_optimizer(model) if model is not None else super().create_optimizer()
+        head, body = [], []
+        for name, parameter in self.model.named_parameters():
+            if parameter.requires_grad:
+                (head if "classifier" in name or "modules_to_save" in name else body).append(parameter)
+        lr = self.args.learning_rate
+        self.optimizer = torch.optim.AdamW(
+            [{"params": body, "lr": lr}, {"params": head, "lr": lr * self.head_lr_multiplier}],
+            lr=lr,
+            weight_decay=self.args.weight_decay,
+        )
+        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
@@ -266,7 +287,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         eval_strategy="steps",
         eval_steps=eval_steps,
         save_strategy="no",
-        logging_steps=max(1, eval_steps // 4),
+        logging_steps=max(1, min(25, eval_steps // 4)),
         report_to="none",
         seed=config.seed,
         data_seed=config.seed,
@@ -290,6 +311,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         compute_metrics=compute_metrics,
         callbacks=[keeper],
         class_weights=weights,
+        head_lr_multiplier=config.training.head_lr_multiplier,
     )
     train_output = trainer.train()
     train_seconds = time.time() - started

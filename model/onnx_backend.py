@@ -1,0 +1,331 @@
+"""ONNX export, int8 dynamic quantisation and an onnxruntime runner for `E5ForFramingClassification`.
+
+The ONNX graph takes exactly what `encode_sentence` + `pad_batch` produce (input_ids, attention_mask,
+token_type_ids; any batch size, any length) and returns the raw logits, so temperature scaling and
+softmax stay in `FramingClassifier`, shared with the torch path.
+
+Converted models are cached by a key over the weights, the graph-shaping config and the conversion
+recipe, so a retrained folder can never be served a stale graph. Lookup order: `<model>/onnx/` (a
+pre-converted copy shipped with the model, used only if its manifest names the same key), then
+`$FRAMING_ONNX_CACHE/<key>/` (default `~/.cache/framing/onnx/<key>/`), where a miss is converted
+and moved in atomically. Only safetensors weights and ONNX files are ever read: no pickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "logits"
+OPSET = 17
+FP32_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+MANIFEST_NAME = "manifest.json"
+LOCAL_DIR = "onnx"
+Precision = Literal["int8", "fp32"]
+
+# Part of the cache key: changing how we export or quantise must never reuse an old file.
+# Per-channel weight scales: on the quick model they raise argmax agreement with fp32 torch from
+# 93% (per-tensor) to 98% at the same speed; keeping the 96M-parameter embedding table in fp32
+# helped neither agreement nor F1 and costs 290 MB, so it is quantised too (see docs/performance.md).
+RECIPE = {"version": 1, "exporter": "torchscript", "opset": OPSET, "attention": "eager", "int8": "dynamic s8 per-channel"}
+
+# config.json keys that do not change the graph: re-calibrating the temperature must not force a re-export.
+_CONFIG_KEYS_OUTSIDE_GRAPH = {"framing_temperature", "transformers_version"}
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on; hyperthreads do not add matmul throughput."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("logical", str(cpu)))
+    return max(1, len(cores))
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """onnxruntime settings for CPU inference on a few cores (`threads` defaults to the physical cores)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or physical_cores()
+    # The encoder is one chain of ops: there is nothing for a second inter-op pool to run in parallel.
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads sleep instead of spinning: on 2 cores shared with other work (another
+    # job, the tokenizer), a spinning thread steals the core the busy one needs; 1.8-1.9x faster
+    # this way with one other busy process (docs/performance.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _logits_only(model):
+    """The model as a module with positional inputs and a single `logits` output, for tracing."""
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    return LogitsOnly()
+
+
+def export_onnx(model, folder: str | Path) -> Path:
+    """Export `model` (an `E5ForFramingClassification`) to `folder/model.onnx` (fp32) and return the path."""
+    import torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / FP32_NAME
+    # Example input: a padded row and a context segment, so no shape or mask path is specialised away.
+    input_ids = torch.tensor([[0, 5, 6, 7, 2, 8, 2], [0, 5, 6, 2, 1, 1, 1]], dtype=torch.long)
+    attention_mask = torch.tensor([[1] * 7, [1, 1, 1, 1, 0, 0, 0]], dtype=torch.long)
+    token_type_ids = torch.tensor([[0, 0, 0, 0, 0, 1, 1], [0] * 7], dtype=torch.long)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    dynamic[OUTPUT_NAME] = {0: "batch"}
+    was_training = model.training
+    attention = model.config._attn_implementation
+    model.eval()
+    # Eager attention traces to plain MatMul/Softmax; sdpa adds ~300 NaN-guard nodes for the same result.
+    model.set_attn_implementation("eager")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            # The TorchScript exporter is deprecated but works offline and needs no onnxscript. Its
+            # warnings, and tracer notes on Python branches, are noise here: the tests run the graph
+            # at other batch sizes and lengths than the example and compare with torch.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _logits_only(model),
+                (input_ids, attention_mask, token_type_ids),
+                str(target),
+                dynamo=False,
+                input_names=list(INPUT_NAMES),
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                do_constant_folding=True,
+            )
+    finally:
+        model.set_attn_implementation(attention)
+        model.train(was_training)
+    return target
+
+
+def quantize(onnx_path: str | Path) -> Path:
+    """Int8 dynamic quantisation of an fp32 export; writes `model.int8.onnx` beside it and returns its path."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = Path(onnx_path)
+    target = source.with_name(INT8_NAME)
+    # Activations are quantised per batch at run time (u8); weights once, here (s8, which the
+    # VNNI/AMX int8 kernels of x86 CPUs take directly).
+    root = logging.getLogger()
+    root.addFilter(_quiet_quantizer)
+    try:
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.removeFilter(_quiet_quantizer)
+    return target
+
+
+def _quiet_quantizer(record: logging.LogRecord) -> bool:
+    # The quantiser advises (on the root logger) a shape-inference pre-pass meant for static
+    # quantisation; dynamic quantisation of this graph does not need it, and users should not see it.
+    return not record.getMessage().startswith("Please consider to run pre-processing before quantization")
+
+
+def model_key(model_folder: str | Path, digests: Mapping[str, str] | None = None) -> str:
+    """sha256 over the recipe, the graph-shaping config and the safetensors weights of a model folder.
+
+    `digests` maps file names to sha256 hex digests already verified (the folder's checksums.json,
+    once `check_model_folder` has checked it), so a 470 MB weights file is not hashed twice.
+    """
+    folder = Path(model_folder)
+    digest = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode())
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    graph_config = {k: v for k, v in config.items() if k not in _CONFIG_KEYS_OUTSIDE_GRAPH}
+    digest.update(json.dumps(graph_config, sort_keys=True).encode())
+    for name in ("adapter_config.json", "adapter_model.safetensors", "model.safetensors"):
+        path = folder / name
+        if path.is_file():
+            known = (digests or {}).get(name)
+            if known is None:
+                with path.open("rb") as handle:
+                    known = hashlib.file_digest(handle, "sha256").hexdigest()
+            digest.update(f"{name}:{known}".encode())
+    return digest.hexdigest()
+
+
+def _verified_digests(folder: Path) -> dict[str, str]:
+    """The folder's recorded checksums; only call after `check_model_folder` has verified them."""
+    from model.classifier import CHECKSUMS_FILE
+
+    recorded = folder / CHECKSUMS_FILE
+    if not recorded.is_file():
+        return {}
+    return {str(k): str(v) for k, v in json.loads(recorded.read_text(encoding="utf-8")).items()}
+
+
+def default_onnx_cache() -> Path:
+    """$FRAMING_ONNX_CACHE, else `onnx/` in the framing cache ($FRAMING_CACHE or ~/.cache/framing)."""
+    if os.environ.get("FRAMING_ONNX_CACHE"):
+        return Path(os.environ["FRAMING_ONNX_CACHE"])
+    from model.packaged_e5 import default_cache_dir
+
+    return default_cache_dir() / "onnx"
+
+
+def _file_name(precision: Precision) -> str:
+    if precision not in ("int8", "fp32"):
+        raise ValueError(f"precision must be 'int8' or 'fp32', not {precision!r}")
+    return INT8_NAME if precision == "int8" else FP32_NAME
+
+
+def _cached(directory: Path, key: str, precision: Precision) -> Path | None:
+    path = directory / _file_name(precision)
+    try:
+        manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return path if manifest.get("key") == key and path.is_file() else None
+
+
+def _load_torch_model(folder: Path, config: dict):
+    from transformers.utils import logging as hf_logging
+
+    # A conversion may happen inside a CLI command: its output must stay the command's own.
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        if (folder / "adapter_config.json").is_file():
+            from model.classifier import _load_adapter
+
+            return _load_adapter(folder, config)[0]
+        from model.modeling import E5ForFramingClassification
+
+        return E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def convert(model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8", model=None) -> Path:
+    """Export (and for int8 quantise) a model folder into `target_dir`; returns the ONNX file.
+
+    Work happens in a staging folder beside `target_dir`, and each finished file is moved in with
+    an atomic rename, the manifest last: a reader sees a complete file or none, and two processes
+    converting at once only do the work twice. `model` may be the already loaded torch model.
+    """
+    from model.classifier import check_model_folder
+
+    folder, target_dir = Path(model_folder), Path(target_dir)
+    config = check_model_folder(folder)
+    key = model_key(folder, _verified_digests(folder))
+    name = _file_name(precision)
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".onnx-", dir=target_dir.parent))
+    try:
+        exported = export_onnx(model if model is not None else _load_torch_model(folder, config), staging)
+        produced = quantize(exported) if precision == "int8" else exported
+        target_dir.mkdir(exist_ok=True)
+        os.replace(produced, target_dir / name)
+        manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__}
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        os.replace(staging / MANIFEST_NAME, target_dir / MANIFEST_NAME)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target_dir / name
+
+
+class OnnxLogits:
+    """`logits = OnnxLogits.from_folder(run)(batch)`: the classifier's logits from onnxruntime on CPU.
+
+    With `row_by_row` (the default for int8), each row runs alone, trimmed of its padding. Dynamic
+    quantisation takes one activation scale per tensor, i.e. per batch, so batched int8 logits
+    depend on the other rows and the padding; row by row they do not, and a sentence gets the same
+    label however the input is chunked, sorted or resumed. It costs 5-10% of throughput
+    (docs/performance.md).
+    """
+
+    def __init__(self, onnx_path: str | Path, threads: int | None = None, row_by_row: bool = False) -> None:
+        self.path = Path(onnx_path)
+        if self.path.suffix != ".onnx":
+            raise ValueError(f"{self.path}: not an .onnx file")
+        self.session = ort.InferenceSession(str(self.path), session_options(threads), providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.row_by_row = row_by_row
+
+    @classmethod
+    def from_folder(
+        cls,
+        model_folder: str | Path,
+        precision: Precision = "int8",
+        cache_dir: str | Path | None = None,
+        threads: int | None = None,
+        model=None,
+        row_by_row: bool | None = None,
+    ) -> OnnxLogits:
+        """The ONNX model for a model folder, converted on first use (about 20 s for e5-small).
+
+        `cache_dir` replaces `default_onnx_cache()`; `model`, the loaded torch model, saves
+        loading the weights again if a conversion is needed; `row_by_row` defaults to int8's need.
+        """
+        from model.classifier import check_model_folder
+
+        folder = Path(model_folder)
+        check_model_folder(folder)  # refuses folders without safetensors weights before anything is hashed
+        key = model_key(folder, _verified_digests(folder))
+        path = _cached(folder / LOCAL_DIR, key, precision)
+        if path is None:
+            keyed = Path(cache_dir) if cache_dir is not None else default_onnx_cache()
+            keyed = keyed / key[:32]
+            path = _cached(keyed, key, precision) or convert(folder, keyed, precision, model)
+        return cls(path, threads, row_by_row=precision == "int8" if row_by_row is None else row_by_row)
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Logits (batch x labels, float32) for a right-padded batch as `pad_batch` makes it (numpy or torch)."""
+        feed = {name: np.ascontiguousarray(np.asarray(batch[name]), dtype=np.int64) for name in self.input_names}
+        if not self.row_by_row:
+            return self.session.run([OUTPUT_NAME], feed)[0]
+        mask = feed["attention_mask"]
+        lengths = mask.sum(axis=1)
+        if np.any(mask != (np.arange(mask.shape[1]) < lengths[:, None])):
+            raise ValueError("row_by_row needs right padding (attention_mask 1s then 0s, as pad_batch makes)")
+        if len(lengths) == 0:
+            return self.session.run([OUTPUT_NAME], feed)[0]
+        rows = []
+        for i, length in enumerate(lengths):
+            row = {name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()}
+            rows.append(self.session.run([OUTPUT_NAME], row)[0])
+        return np.concatenate(rows)
+
+
+def pad_batch_numpy(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, np.ndarray]:
+    """`model.modeling.pad_batch` in numpy: dynamic padding to the longest row, right-padded."""
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {}
+    for key, fill in (("input_ids", pad_id), ("token_type_ids", 0), ("attention_mask", 0)):
+        array = np.full((len(features), width), fill, dtype=np.int64)
+        for row, feature in enumerate(features):
+            array[row, : len(feature[key])] = feature[key]
+        batch[key] = array
+    return batch

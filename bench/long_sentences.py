@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("model/default"))
     parser.add_argument("--data", type=Path, default=Path("data/test.jsonl"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--after", type=float, default=0.5, help="source starts after this fraction of the sentence")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines()]
     classifier = FramingClassifier.from_pretrained(args.model, backend="torch")  # reads the torch model directly
@@ -61,7 +62,7 @@ def main() -> None:
             for r in rows
             if r["lang"] == lang
             and r["label"] in ("attributed_fact", "analyst_claim")
-            and r["text"].find(r["source"]) > len(r["text"]) / 2
+            and r["text"].find(r["source"]) > len(r["text"]) * args.after
         ]
         long_sentences, gold = [], []
         joiner = "، و" if lang == "ar" else ", and "

@@ -197,22 +197,24 @@ def bert_config_for(header: E5Header):
     )
 
 
+#: multilingual-e5-small's special tokens (XLM-R's), as tokenizer.json names them.
+E5_SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "cls_token": "<s>",
+    "sep_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
+
+
 def load_packaged_tokenizer(path: Path | None = None):
     """The exact multilingual-e5-small tokenizer, from its registry package."""
     from transformers import PreTrainedTokenizerFast
 
     path = path or packaged_tokenizer_path()
-    return PreTrainedTokenizerFast(
-        tokenizer_file=str(path),
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=512,
-    )
+    return PreTrainedTokenizerFast(tokenizer_file=str(path), **E5_SPECIAL_TOKENS, model_max_length=512)
 
 
 def default_cache_dir() -> Path:

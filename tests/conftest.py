@@ -31,21 +31,13 @@ def build_tiny_tokenizer(texts: list[str]):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
+    from model.packaged_e5 import E5_SPECIAL_TOKENS
+
     words = sorted({w for t in [*texts, "query:"] for w in re.findall(r"\w+|[^\w\s]", t)})
     vocab = {token: i for i, token in enumerate(SPECIALS + words)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=128,
-    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, **E5_SPECIAL_TOKENS, model_max_length=128)
     # Some constructors silently drop a vocabulary; a tokenizer that lost it would make every
     # test below meaningless, so check it here.
     assert len(tokenizer) == len(vocab), (len(tokenizer), len(vocab))

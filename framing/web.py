@@ -8,10 +8,11 @@ temporary folder that is removed when the request ends.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -334,6 +335,18 @@ def _safe_name(filename: str | None) -> str:
     return base[:120] or "upload.txt"
 
 
+@contextlib.contextmanager
+def _uploaded_file(data: bytes, name: str) -> Iterator[Path]:
+    """An upload as a file inside a temporary folder that is removed afterwards; empty uploads
+    are refused first."""
+    if not data.strip():
+        raise HTTPException(400, f"{name}: the file is empty.")
+    with tempfile.TemporaryDirectory(prefix="framing-web-") as tmp:
+        path = Path(tmp) / _safe_name(name)
+        path.write_bytes(data)
+        yield path
+
+
 _URL_ONLY = re.compile(r"^\s*(https?|ftp)://\S+\s*$", re.IGNORECASE)
 
 
@@ -356,11 +369,7 @@ class WebService:
             )
         if len(data) > self.max_bytes:
             raise _too_large(self.max_bytes, len(data))
-        if not data.strip():
-            raise HTTPException(400, f"{name}: the file is empty.")
-        with tempfile.TemporaryDirectory(prefix="framing-web-") as tmp:
-            path = Path(tmp) / _safe_name(name)
-            path.write_bytes(data)
+        with _uploaded_file(data, name) as path:
             try:
                 if kind == "jsonl":
                     return self._classify_jsonl(path, name, mode)
@@ -518,11 +527,7 @@ def outlet_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str,
     """`framing outlets`' analysis of an uploaded classified JSONL file, as JSON-ready data."""
     from framing.outlets import OutletsInputError, OutletsSettings, analyse, load_articles
 
-    if not data.strip():
-        raise HTTPException(400, f"{name}: the file is empty.")
-    with tempfile.TemporaryDirectory(prefix="framing-web-") as tmp:
-        path = Path(tmp) / _safe_name(name)
-        path.write_bytes(data)
+    with _uploaded_file(data, name) as path:
         try:
             articles = load_articles([path], None, settings.get("stratify"))
             report = analyse(articles, OutletsSettings(**settings))

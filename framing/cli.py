@@ -188,6 +188,9 @@ def classify(
     batch_size: int = 32,
     chunk_sentences: Annotated[int, typer.Option(help="sentences per checkpoint of a streamed run", min=1)] = 512,
     backend: Annotated[str, typer.Option(help="auto (int8 ONNX, torch fallback), onnx, onnx-fp32 or torch")] = "auto",
+    use_ray: Annotated[bool, typer.Option("--ray", help="run on Ray Data (pip install '.[ray]'); needs -o")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local, or $RAY_ADDRESS)")] = None,
+    ray_workers: Annotated[int, typer.Option(help="model copies (one per Ray worker)", min=1)] = 1,
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
@@ -200,6 +203,29 @@ def classify(
     try:
         for path in inputs:
             precheck(path)
+        if use_ray:
+            if output is None:
+                _fail("--ray writes a file: give -o OUT")
+            try:
+                from framing.ray_classify import classify_with_ray
+            except ModuleNotFoundError:
+                _fail("--ray needs the ray extra: pip install -e '.[ray]'")
+            rows_in, rows_out, failed = classify_with_ray(
+                _resolve_model(model),
+                inputs,
+                output,
+                sentences,
+                errors_path,
+                batch_size,
+                workers=ray_workers,
+                address=ray_address,
+            )
+            err_console.print(
+                f"{rows_in} input {unit}: {rows_in - failed} classified into {rows_out} output rows, "
+                f"{failed} in errors; written to {output}",
+                highlight=False,
+            )
+            return
         classifier = _load_classifier(model, backend)
         with _progress() as progress:
             task = progress.add_task("classifying sentences", total=None)

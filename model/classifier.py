@@ -169,6 +169,9 @@ class FramingClassifier:
         """
         from transformers import AutoTokenizer, BertConfig
 
+        from model.langid import warm_up
+
+        warm_up()  # language id is needed by the first article; build it while the model loads
         folder = Path(path)
         config = check_model_folder(folder)
         if backend not in ("auto", "onnx", "onnx-fp32", "torch"):

@@ -9,6 +9,7 @@ otherwise reported as undetermined ("und"), never guessed.
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -37,8 +38,21 @@ def _script(ch: str) -> str | None:
     return name.split(" ")[0].lower() or "other"
 
 
-@lru_cache(maxsize=1)
+_detector_lock = threading.Lock()
+
+
 def _latin_detector():
+    with _detector_lock:  # built once, even while warm_up's thread is still building it
+        return _build_latin_detector()
+
+
+def warm_up() -> None:
+    """Build the detector (about 1.5 s) in the background, while a model loads."""
+    threading.Thread(target=_latin_detector, daemon=True).start()
+
+
+@lru_cache(maxsize=1)
+def _build_latin_detector():
     from lingua import Language, LanguageDetectorBuilder
 
     return LanguageDetectorBuilder.from_languages(

@@ -58,6 +58,8 @@ def precheck(path: Path) -> None:
     if b"\x00" in head:
         kind = "JSONL" if path.suffix.lower() == ".jsonl" else "UTF-8 text, HTML or JSONL"
         raise InputError(f"{path}: binary file, expected {kind}")
+    if not head.strip(b" \t\r\n\xef\xbb\xbf") and path.stat().st_size <= len(head):
+        raise InputError(f"{path}: empty file, nothing to classify")
 
 
 def _decode(path: Path, data: bytes) -> str:

@@ -25,6 +25,7 @@ FATAL = [
     (["classify", "{tmp}/nope.txt"], "nope.txt: file not found"),
     (["classify", "{tmp}/folder"], "folder: not a file"),
     (["classify", "{tmp}/binary.jsonl"], "binary.jsonl: binary file, expected JSONL"),
+    (["classify", "{tmp}/empty.jsonl"], "empty.jsonl: empty file, nothing to classify"),
     (["classify", "{tmp}/ok.txt", "--model", "{tmp}/nomodel"], "nomodel: model folder not found"),
     (["train", "{tmp}/missing.yaml"], "missing.yaml: config file not found"),
     (["evaluate", "{tmp}/binary.jsonl", "--model", "{run}"], "binary.jsonl: binary file"),

@@ -91,6 +91,16 @@ def _name_width(names: Sequence[str]) -> int:
     return int(min(300, max(130, 7.2 * min(longest, 40) + 20)))
 
 
+def _name_label(row: dict, x: float, y: float) -> str:
+    """An outlet's name at the left of a chart row, right-aligned, full name on hover."""
+    faded = not row["eligible"]
+    klass = "name pooled" if row.get("pooled") else ("name flagged" if faded else "name")
+    return (
+        f'<text x="{x}" y="{y}" text-anchor="end" class="{klass}">'
+        f"<title>{_e(row['outlet'])}</title>{_e(_clip_name(row['outlet']))}</text>"
+    )
+
+
 def _clip_name(name: str) -> str:
     return name if len(name) <= 40 else name[:39] + "…"
 
@@ -125,11 +135,7 @@ def shares_svg(report: dict, lang: str) -> str:
         y = top + i * row_h
         values, ci, _, _ = _view(report, row)
         faded = not row["eligible"]
-        klass = "name pooled" if row.get("pooled") else ("name flagged" if faded else "name")
-        out.append(
-            f'<text x="{name_w - 8}" y="{y + row_h / 2 + 4}" text-anchor="end" class="{klass}">'
-            f"<title>{_e(row['outlet'])}</title>{_e(_clip_name(row['outlet']))}</text>"
-        )
+        out.append(_name_label(row, name_w - 8, y + row_h / 2 + 4))
         start = 0.0
         group = '<g opacity="0.4">' if faded else "<g>"
         out.append(group)
@@ -196,8 +202,7 @@ def forest_svg(report: dict, lang: str) -> str:
         f'<text x="8" y="18" class="legend"><tspan>● {what} with {level}% interval</tspan>'
         + ('<tspan dx="14">◇ same, from gold labels</tspan>' if has_gold else "")
         + '<tspan dx="14">○ too little data (not ranked)</tspan></text>',
-        '<text x="8" y="36" class="note">−1: no claim sourced · +1: every claim sourced · '
-        "dashed: all outlets pooled</text>",
+        '<text x="8" y="36" class="note">−1: no claim sourced · +1: every claim sourced · dashed: all outlets pooled</text>',
     ]
     axis_y = top + row_h * len(rows) + 4
     for tick in _ticks(lo, hi):
@@ -213,11 +218,7 @@ def forest_svg(report: dict, lang: str) -> str:
         y = top + i * row_h + row_h / 2
         _, _, index, ci = _view(report, row)
         faded = not row["eligible"]
-        klass = "name pooled" if row.get("pooled") else ("name flagged" if faded else "name")
-        out.append(
-            f'<text x="{name_w - 8}" y="{y + 4}" text-anchor="end" class="{klass}">'
-            f"<title>{_e(row['outlet'])}</title>{_e(_clip_name(row['outlet']))}</text>"
-        )
+        out.append(_name_label(row, name_w - 8, y + 4))
         if index is None:
             out.append(f'<text x="{name_w + 4}" y="{y + 4}" class="note">no claim sentences</text>')
             continue

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from framing.inputs import BadRow, InputRow, iter_input_items
 from framing.outputs import atomic_open, write_jsonl_atomic
+from framing.stream import default_errors_path
 
 
 class _ChunkClassifier:
@@ -87,7 +88,7 @@ def classify_with_ray(
                 else:
                     bad = decoded["error"]
                     errors.append(BadRow(bad["file"], bad["line"], bad["error"]))
-    errors_path = errors_path or output.with_name(output.stem + ".errors.jsonl")
+    errors_path = errors_path or default_errors_path(output)
     if errors:
         write_jsonl_atomic(errors_path, (e.to_dict() for e in sorted(errors, key=lambda e: (e.source, e.line))))
     return len(items) + read_errors, rows_out, len(errors)

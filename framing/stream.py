@@ -64,6 +64,11 @@ def _write_progress(path: Path, checkpoint: Checkpoint) -> None:
     os.replace(tmp, path)
 
 
+def default_errors_path(output: Path) -> Path:
+    """Where the rows that could not be classified go: OUT.errors.jsonl beside OUT."""
+    return output.with_name(output.stem + ".errors.jsonl")
+
+
 def classify_to_file(
     classifier: FramingClassifier,
     inputs: list[Path],
@@ -80,7 +85,7 @@ def classify_to_file(
     `stop_after_chunks` ends the run early, as a crash would, leaving the partial files; it
     exists so that tests can interrupt a run at a known point.
     """
-    errors_path = errors_path or output.with_name(output.stem + ".errors.jsonl")
+    errors_path = errors_path or default_errors_path(output)
     partial = output.with_name(output.name + ".partial")
     errors_partial = errors_path.with_name(errors_path.name + ".partial")
     progress_path = output.with_name(output.name + ".progress.json")

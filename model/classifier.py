@@ -197,14 +197,14 @@ class FramingClassifier:
             tokenizer = AutoTokenizer.from_pretrained(folder)
         return cls(model, tokenizer, folder)
 
-    def predict_proba(
+    def predict_logits(
         self,
         sentences: Sequence[str],
         contexts: Sequence[str | None] | None = None,
         batch_size: int = 32,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Probabilities, one row per sentence, columns in `LABELS` order."""
+        """Raw logits (before temperature), one row per sentence, columns in `LABELS` order."""
         if contexts is None:
             contexts = [None] * len(sentences)
         if len(contexts) != len(sentences):
@@ -212,17 +212,26 @@ class FramingClassifier:
         features = [encode_sentence(self.tokenizer, s, c, self.settings) for s, c in zip(sentences, contexts, strict=True)]
         # Length-sorted batches pad far less, which roughly doubles CPU throughput.
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        probs = np.zeros((len(features), len(LABELS)), dtype=np.float32)
+        logits = np.zeros((len(features), len(LABELS)), dtype=np.float32)
         with torch.inference_mode():
             for begin in range(0, len(order), batch_size):
                 idx = order[begin : begin + batch_size]
                 batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id)
-                logits = torch.from_numpy(self.onnx(batch)) if self.onnx is not None else self.model(**batch).logits
-                logits = logits / self.temperature
-                probs[idx] = torch.softmax(logits, dim=-1).numpy()
+                logits[idx] = self.onnx(batch) if self.onnx is not None else self.model(**batch).logits.numpy()
                 if on_batch:
                     on_batch(len(idx))
-        return probs
+        return logits
+
+    def predict_proba(
+        self,
+        sentences: Sequence[str],
+        contexts: Sequence[str | None] | None = None,
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Probabilities, one row per sentence, columns in `LABELS` order (temperature-scaled)."""
+        logits = torch.from_numpy(self.predict_logits(sentences, contexts, batch_size, on_batch))
+        return torch.softmax(logits / self.temperature, dim=-1).numpy()
 
     def predict(
         self,

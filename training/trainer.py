@@ -112,9 +112,7 @@ class _ListDataset(torch.utils.data.Dataset):
 
 
 class _WeightedLossTrainer(Trainer):
-    def __init__(
-        self, *args, class_weights: torch.Tensor | None = None, head_lr_multiplier: float = 1.0, **kwargs
-    ) -> None:
+    def __init__(self, *args, class_weights: torch.Tensor | None = None, head_lr_multiplier: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
         self.head_lr_multiplier = head_lr_multiplier
@@ -331,18 +329,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     classifier = FramingClassifier(model, tokenizer)
     if config.training.calibrate:
         dev_rows = with_context(splits.dev)
-        with torch.inference_mode():
-            logits = []
-            for begin in range(0, len(dev_features), 64):
-                batch = pad_batch(
-                    [
-                        {k: f[k] for k in ("input_ids", "token_type_ids", "attention_mask")}
-                        for f in dev_features[begin : begin + 64]
-                    ],
-                    tokenizer.pad_token_id,
-                )
-                logits.append(model(**batch).logits.numpy())
-        temperature = fit_temperature(np.concatenate(logits), np.array([LABEL2ID[r["label"]] for r in dev_rows]))
+        logits = classifier.predict_logits([r["text"] for r in dev_rows], [r["context"] for r in dev_rows], 64)
+        temperature = fit_temperature(logits, np.array([LABEL2ID[r["label"]] for r in dev_rows]))
         model.config.framing_temperature = temperature
         classifier.temperature = temperature
 

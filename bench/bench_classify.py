@@ -84,7 +84,8 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
         import torch
         from transformers import AutoTokenizer
 
-        from model.modeling import E5ForFramingClassification, InputSettings
+        from model.features import InputSettings
+        from model.modeling import E5ForFramingClassification
 
         model = E5ForFramingClassification.from_pretrained(model_dir, use_safetensors=True).eval()
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -115,8 +116,8 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
     else:
         from transformers import AutoTokenizer, BertConfig
 
-        from model.modeling import InputSettings, encode_sentence
-        from model.onnx_backend import OnnxLogits, pad_batch_numpy
+        from model.features import InputSettings, encode_sentence, pad_batch_numpy
+        from model.onnx_backend import OnnxLogits
 
         precision = "fp32" if path == "onnx_fp32" else "int8"
         runner = OnnxLogits.from_folder(model_dir, precision=precision, row_by_row=path == "onnx_int8")

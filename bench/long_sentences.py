@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from model import FramingClassifier
+from model.features import clean_for_model
 from model.labels import LABEL2ID
-from model.modeling import clean_for_model, pad_batch
+from model.modeling import pad_batch
 
 
 def _features(classifier: FramingClassifier, sentence: str, head_only: bool) -> dict:

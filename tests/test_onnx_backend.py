@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from model.classifier import ModelFolderError
-from model.modeling import E5ForFramingClassification, InputSettings, encode_sentence, pad_batch
-from model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key, pad_batch_numpy
+from model.features import InputSettings, encode_sentence, pad_batch_numpy
+from model.modeling import E5ForFramingClassification, pad_batch
+from model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
 from training.data import with_context
 
 from .conftest import TINY_CORPUS

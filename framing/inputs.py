@@ -104,6 +104,39 @@ def iter_jsonl(path: Path, errors: list[BadRow]) -> Iterator[InputRow]:
 def iter_jsonl_items(path: Path) -> Iterator[InputRow | BadRow]:
     """Each non-blank line of a JSONL file as a row or as the reason it is unusable, in file
     order, streamed."""
+    for _, _, item in iter_jsonl_spans(path):
+        yield item
+
+
+def parse_jsonl_line(source: str, number: int, raw: bytes) -> InputRow | BadRow | None:
+    """Line `number` (1-based, bytes as read, newline included) of a JSONL file: a row, the
+    reason it is unusable, or None for a blank line."""
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw.strip():
+        return None
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadRow(source, number, f"invalid UTF-8 ({exc.reason})")
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return BadRow(source, number, f"malformed JSON ({exc.msg})")
+    if not isinstance(row, dict):
+        return BadRow(source, number, "not a JSON object")
+    if not isinstance(row.get("text"), str):
+        return BadRow(source, number, "missing or non-string 'text' field")
+    return InputRow(source, number, row)
+
+
+def iter_jsonl_spans(
+    path: Path, start: int = 0, end: int | None = None, first_line: int = 1
+) -> Iterator[tuple[int, int, InputRow | BadRow]]:
+    """(byte offset of the line, byte offset after it, row or bad row) for each non-blank line
+    of a JSONL file, streamed. `start` must be the offset of line `first_line`; reading stops
+    at the first line that begins at or after `end`. Lets a later reader (a Ray worker) parse
+    exactly the lines an earlier pass saw, with the same line numbers, from a few integers."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
@@ -112,29 +145,15 @@ def iter_jsonl_items(path: Path) -> Iterator[InputRow | BadRow]:
         head = fh.read(8192)
         if b"\x00" in head:
             raise InputError(f"{path}: binary file, expected JSONL")
-        fh.seek(0)
-        for number, raw in enumerate(fh, 1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield BadRow(str(path), number, f"invalid UTF-8 ({exc.reason})")
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield BadRow(str(path), number, f"malformed JSON ({exc.msg})")
-                continue
-            if not isinstance(row, dict):
-                yield BadRow(str(path), number, "not a JSON object")
-                continue
-            if not isinstance(row.get("text"), str):
-                yield BadRow(str(path), number, "missing or non-string 'text' field")
-                continue
-            yield InputRow(str(path), number, row)
+        fh.seek(start)
+        offset = start
+        for number, raw in enumerate(fh, first_line):
+            if end is not None and offset >= end:
+                return
+            line_start, offset = offset, offset + len(raw)
+            item = parse_jsonl_line(str(path), number, raw)
+            if item is not None:
+                yield line_start, offset, item
 
 
 def iter_input_items(inputs: list[Path], start_file: int = 0, after_line: int = 0) -> Iterator[tuple[int, InputRow | BadRow]]:
@@ -142,6 +161,16 @@ def iter_input_items(inputs: list[Path], start_file: int = 0, after_line: int = 
     .html files as one article each. A row whose `id` was already seen is a bad row: two rows
     with one id make every later join ambiguous. Rows before (start_file, after_line) are
     skipped, but their ids still count, so a resumed run finds the same duplicates."""
+    for index, item, _ in iter_input_spans(inputs, start_file, after_line):
+        yield index, item
+
+
+def iter_input_spans(
+    inputs: list[Path], start_file: int = 0, after_line: int = 0
+) -> Iterator[tuple[int, InputRow | BadRow, tuple[int, int] | None]]:
+    """`iter_input_items`, each item with the byte span of its line in a JSONL file (None for a
+    whole .txt or .html file), so that a caller can hand the line to another process to re-read
+    instead of holding the row."""
     seen: dict[str, tuple[str, int]] = {}
 
     def unique(item: InputRow | BadRow) -> InputRow | BadRow:
@@ -156,18 +185,18 @@ def iter_input_items(inputs: list[Path], start_file: int = 0, after_line: int = 
     for index, path in enumerate(inputs):
         if index < start_file:
             if path.suffix.lower() == ".jsonl":
-                for item in iter_jsonl_items(path):
+                for _, _, item in iter_jsonl_spans(path):
                     unique(item)
             continue
         skip = after_line if index == start_file else 0
         if path.suffix.lower() == ".jsonl":
-            for item in iter_jsonl_items(path):
+            for line_start, line_end, item in iter_jsonl_spans(path):
                 checked = unique(item)
                 if item.line > skip:
-                    yield index, checked
+                    yield index, checked, (line_start, line_end)
         elif skip == 0:
             try:
-                yield index, unique(read_document(path))
+                yield index, unique(read_document(path)), None
             except InputError as exc:
                 # One unreadable article in a list of many is a row error, not the end of the run.
-                yield index, BadRow(str(path), 1, str(exc).split(": ", 1)[-1])
+                yield index, BadRow(str(path), 1, str(exc).split(": ", 1)[-1]), None

@@ -1,42 +1,113 @@
 """`framing classify --ray`: the same chunk classifier, run by Ray Data on one machine or a cluster.
 
 Each Ray worker loads the model once (a callable class in `map_batches`) and classifies chunks of
-rows with `framing.classify.classify_chunk`, the function the local path uses. Rows travel as
-JSON strings, so that articles with different fields never meet Arrow's schema inference, and
-order is preserved so that the output lines up with the input. Bad rows are found by the driver
-while reading, and rows with nothing to classify by the workers; both go to the errors file.
+rows with `framing.classify.classify_chunk`, the function the local path uses. The driver reads
+the inputs once, as the local path does, to find bad rows and duplicate ids, but keeps no rows:
+it cuts the good rows into chunks and sends Ray only where each chunk lies (file, byte range,
+first line number, row count); the worker re-reads those lines with the same parser. So the
+driver's memory grows with the number of chunks, bad rows and ids, not with the text. Chunks are
+sent as JSON strings, so that Arrow's schema inference never sees them, and order is preserved
+so that the output lines up with the input. Bad rows found while reading and rows with nothing
+to classify found by the workers both go to the errors file.
 
 Point it at a cluster with `--ray-address ray://HEAD:10001` (or set RAY_ADDRESS); the model
-folder and the inputs must be readable at the same paths on every node.
+folder and the inputs must be readable at the same paths on every node (relative input paths
+are taken from the driver's working directory).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from framing.inputs import BadRow, InputRow, iter_input_items
+from framing.inputs import BadRow, InputRow, iter_input_spans, iter_jsonl_spans, read_document
 from framing.outputs import atomic_open, write_jsonl_atomic
 from framing.stream import default_errors_path
+
+#: A run of good rows of one file: [source as given, start byte, end byte, first line, rows];
+#: start and end are None for a whole .txt/.html file. A chunk is a list of segments.
+Segment = list
+
+
+def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow]) -> tuple[list[str], int]:
+    """Chunks of up to `chunk_rows` good rows, in input order, each a JSON list of segments;
+    also the number of good rows. Bad rows (and duplicate ids) go to `errors` and end the
+    current segment, so that a worker never meets them; a chunk may span files, as the local
+    path's chunks do."""
+    chunks: list[str] = []
+    segments: list[Segment] = []
+    open_segment: Segment | None = None
+    in_chunk = good = 0
+    for _, item, span in iter_input_spans(inputs):
+        if isinstance(item, BadRow):
+            errors.append(item)
+            open_segment = None
+            continue
+        good += 1
+        in_chunk += 1
+        if span is None:
+            segments.append([item.source, None, None, 1, 1])
+            open_segment = None
+        elif open_segment is not None and open_segment[0] == item.source:
+            # Blank lines between two good rows may fall inside a segment: the parser skips them.
+            open_segment[2] = span[1]
+            open_segment[4] += 1
+        else:
+            open_segment = [item.source, span[0], span[1], item.line, 1]
+            segments.append(open_segment)
+        if in_chunk == chunk_rows:
+            chunks.append(json.dumps(segments, ensure_ascii=False))
+            segments, open_segment, in_chunk = [], None, 0
+    if segments:
+        chunks.append(json.dumps(segments, ensure_ascii=False))
+    return chunks, good
+
+
+def read_chunk(segments: list[Segment], base: str = ".") -> Iterator[InputRow]:
+    """The rows of a chunk planned by `plan_chunks`, re-read from the inputs (relative paths
+    under `base`). Fails if a segment no longer holds good rows ending exactly where the plan
+    saw them end, rather than classify other rows than the errors file accounts for (a change
+    that keeps every length goes unnoticed)."""
+    for source, start, end, first_line, expected in segments:
+        path = Path(base, source)
+        if start is None:
+            row = read_document(path)
+            yield InputRow(source, row.line, row.fields)
+            continue
+        found, last_end = 0, start
+        for _, line_end, item in iter_jsonl_spans(path, start, end, first_line):
+            if isinstance(item, BadRow) or found == expected:
+                raise RuntimeError(f"{source}:{item.line}: the file changed while it was being classified")
+            found, last_end = found + 1, line_end
+            yield InputRow(source, item.line, item.fields)
+        if found != expected or last_end != end:
+            raise RuntimeError(f"{source}: the file changed while it was being classified")
 
 
 class _ChunkClassifier:
     """One per Ray worker: the model is loaded once, then reused for every batch."""
 
-    def __init__(self, model_path: str, sentences_mode: bool, batch_size: int) -> None:
+    def __init__(self, model_path: str, sentences_mode: bool, batch_size: int, base: str = ".") -> None:
         from model.classifier import FramingClassifier
 
         self.classifier = FramingClassifier.from_pretrained(model_path)
         self.sentences_mode = sentences_mode
         self.batch_size = batch_size
+        self.base = base
 
     def __call__(self, batch: dict) -> dict:
         from framing.classify import classify_chunk
 
-        rows = [InputRow(r["source"], r["line"], r["fields"]) for r in map(json.loads, batch["row"])]
-        out, failed, _ = classify_chunk(self.classifier, rows, self.sentences_mode, None, self.batch_size, None)
-        encoded = [json.dumps({"ok": row}, ensure_ascii=False) for row in out]
-        encoded += [json.dumps({"error": bad.to_dict()}, ensure_ascii=False) for bad in failed]
+        encoded: list[str] = []
+        # Each planned chunk on its own, context included, so that the output depends on the
+        # driver's chunks and not on how Ray happens to batch them.
+        for chunk in batch["chunk"]:
+            rows = list(read_chunk(json.loads(chunk), self.base))
+            out, failed, _ = classify_chunk(self.classifier, rows, self.sentences_mode, None, self.batch_size, None)
+            encoded += [json.dumps({"ok": row}, ensure_ascii=False) for row in out]
+            encoded += [json.dumps({"error": bad.to_dict()}, ensure_ascii=False) for bad in failed]
         return {"row": encoded}
 
 
@@ -53,18 +124,14 @@ def classify_with_ray(
 ) -> tuple[int, int, int]:
     """Classify `inputs` into `output` with Ray; returns (input rows, output rows, error rows).
 
-    In sentence mode a chunk boundary cuts the preceding-sentence context, as a new article
-    would; articles are never split.
+    In sentence mode a chunk boundary (after every `chunk_rows` good rows, counted by the
+    driver) cuts the preceding-sentence context, as a new article would; articles are never
+    split.
     """
     import ray
 
     errors: list[BadRow] = []
-    items: list[str] = []
-    for _, item in iter_input_items(inputs):
-        if isinstance(item, BadRow):
-            errors.append(item)
-        else:
-            items.append(json.dumps({"source": item.source, "line": item.line, "fields": item.fields}, ensure_ascii=False))
+    chunks, good = plan_chunks(inputs, chunk_rows, errors)
     read_errors = len(errors)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
@@ -72,11 +139,11 @@ def classify_with_ray(
     context.execution_options.preserve_order = True
     rows_out = 0
     with atomic_open(output) as fh:
-        if items:
-            results = ray.data.from_items([{"row": r} for r in items]).map_batches(
+        if chunks:
+            results = ray.data.from_items([{"chunk": c} for c in chunks]).map_batches(
                 _ChunkClassifier,
-                fn_constructor_args=(str(model_path), sentences_mode, batch_size),
-                batch_size=chunk_rows,
+                fn_constructor_args=(str(model_path), sentences_mode, batch_size, os.getcwd()),
+                batch_size=1,
                 concurrency=workers,
                 batch_format="numpy",
             )
@@ -91,4 +158,4 @@ def classify_with_ray(
     errors_path = errors_path or default_errors_path(output)
     if errors:
         write_jsonl_atomic(errors_path, (e.to_dict() for e in sorted(errors, key=lambda e: (e.source, e.line))))
-    return len(items) + read_errors, rows_out, len(errors)
+    return good + read_errors, rows_out, len(errors)

@@ -54,3 +54,96 @@ def test_the_command_runs_on_ray(local_ray, tiny_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"s{i}" for i in range(5)]
     assert "5 input sentence rows: 5 classified" in " ".join(result.output.split())
+
+
+def _mixed_inputs(folder):
+    """Two JSONL files and a .txt article, with bad lines and duplicate ids between good rows
+    (a BOM, blank lines, CRLF, a missing final newline), names in input order."""
+    a = folder / "a.jsonl"
+    lines = [
+        json.dumps({"id": f"s{i}", "article": f"A{i // 3}", "text": f"The ministry said {i} tankers arrived."}) for i in range(10)
+    ]
+    lines[2:2] = ["{not json", ""]
+    lines.insert(6, json.dumps({"id": "s1", "text": "A second s1."}))  # duplicate id
+    lines.insert(8, json.dumps({"id": "blank", "article": "A2", "text": "   "}))  # nothing to classify
+    lines.insert(9, json.dumps(["not", "an", "object"]))
+    a.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    b = folder / "b.jsonl"
+    b.write_bytes(
+        json.dumps({"id": "s3", "text": "Duplicate across files."}).encode() + b"\n"
+        + b'{"id": "bad-utf8", "text": "\xff"}\n'
+        + b"".join(json.dumps({"id": f"t{i}", "article": "B", "text": f"He added {i} more."}).encode() + b"\n" for i in range(5))
+        + json.dumps({"id": "last", "text": "No newline at the end."}).encode()
+    )
+    c = folder / "c.txt"
+    c.write_text("Headline\nThe army said the road was closed. Officials added nothing.", encoding="utf-8")
+    return [a, b, c]
+
+
+def test_planned_chunks_hold_exactly_the_good_rows(tmp_path):
+    from framing.inputs import BadRow, iter_input_items
+    from framing.ray_classify import plan_chunks, read_chunk
+
+    inputs = _mixed_inputs(tmp_path)
+    expected = [item for _, item in iter_input_items(inputs) if not isinstance(item, BadRow)]
+    bad = [item for _, item in iter_input_items(inputs) if isinstance(item, BadRow)]
+    for chunk_rows in (1, 3, 4, 100):
+        errors: list[BadRow] = []
+        chunks, good = plan_chunks(inputs, chunk_rows, errors)
+        read = [list(read_chunk(json.loads(c), str(tmp_path))) for c in chunks]
+        assert [row for rows in read for row in rows] == expected
+        assert good == len(expected) and errors == bad
+        assert [len(rows) for rows in read[:-1]] == [chunk_rows] * (len(read) - 1)
+
+
+def test_a_changed_file_fails_instead_of_classifying_other_rows(tmp_path):
+    from framing.ray_classify import plan_chunks, read_chunk
+
+    source = tmp_path / "s.jsonl"
+    source.write_text("".join(json.dumps({"id": f"s{i}", "text": f"Row {i}."}) + "\n" for i in range(6)))
+    chunks, _ = plan_chunks([source], 3, [])
+    source.write_text("".join(json.dumps({"id": f"s{i}", "text": f"Row {i}."}) + "\n\n" for i in range(6)))
+    with pytest.raises(RuntimeError, match="changed"):
+        list(read_chunk(json.loads(chunks[0])))
+
+
+def test_the_driver_sends_ray_where_rows_are_not_the_rows(local_ray, tiny_run, tmp_path, monkeypatch):
+    """Driver memory (and the object store) must not grow with the input: what goes to Ray is
+    one small descriptor per chunk, whatever the length and number of the rows."""
+    from framing.ray_classify import classify_with_ray
+
+    sent: list[list] = []
+    real = ray.data.from_items
+    monkeypatch.setattr(ray.data, "from_items", lambda items, *a, **k: sent.append(items) or real(items, *a, **k))
+    for n, length in ((8, 20), (40, 2000)):
+        source = tmp_path / f"in-{n}.jsonl"
+        marker = "Zq" * (length // 2)
+        source.write_text("".join(json.dumps({"id": f"s{i}", "text": f"{marker} {i}."}) + "\n" for i in range(n)))
+        rows_in, rows_out, failed = classify_with_ray(tiny_run, [source], tmp_path / f"out-{n}.jsonl", True, chunk_rows=8)
+        assert (rows_in, rows_out, failed) == (n, n, 0)
+        assert len(sent[-1]) == n // 8
+        assert "Zq" not in repr(sent[-1])
+        assert len(repr(sent[-1])) < 200 * len(sent[-1])
+
+
+@pytest.mark.parametrize("sentences_mode, chunk_rows", [(False, 3), (True, 1000)])
+def test_bad_lines_and_duplicates_inside_chunks_match_the_local_path(local_ray, tiny_run, tmp_path, sentences_mode, chunk_rows):
+    """Article mode with chunks of 3 rows (bad rows fall inside chunks); sentence mode in one
+    chunk, so that the context runs over the skipped lines exactly as it does locally."""
+    from framing.ray_classify import classify_with_ray
+    from framing.stream import classify_to_file
+    from model import FramingClassifier
+
+    inputs = _mixed_inputs(tmp_path)
+    local = classify_to_file(FramingClassifier.from_pretrained(tiny_run), inputs, tmp_path / "local.jsonl", sentences_mode)
+    counts = classify_with_ray(tiny_run, inputs, tmp_path / "ray.jsonl", sentences_mode, chunk_rows=chunk_rows)
+    assert counts == (local.rows_in, local.rows_out, local.rows_failed)
+    assert local.rows_failed == 6
+    read = lambda p: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]  # noqa: E731
+    ours, theirs = read(tmp_path / "ray.jsonl"), read(tmp_path / "local.jsonl")
+    assert [{k: v for k, v in r.items() if k != "scores"} for r in ours] == [
+        {k: v for k, v in r.items() if k != "scores"} for r in theirs
+    ]
+    for mine, local_row in zip(ours, theirs, strict=True):
+        assert mine["scores"] == pytest.approx(local_row["scores"], abs=1e-4)
+    assert read(tmp_path / "ray.errors.jsonl") == read(tmp_path / "local.errors.jsonl")

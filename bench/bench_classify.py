@@ -1,4 +1,4 @@
-"""Classification throughput, memory, start-up time and macro-F1: a plain torch loop against our int8 ONNX path.
+"""Classification throughput, memory, start-up time and macro-F1: a transformers pipeline against our int8 ONNX path.
 
     python bench/bench_classify.py --model /tmp/runs/quick            # writes bench/results.json
     python bench/bench_classify.py --model M --paths baseline,onnx_int8 --sentences 1000
@@ -10,19 +10,16 @@ pass over it, i.e. the whole test split (or its first --sentences rows, if fewer
 Paths, each in its own fresh subprocess so that peak RSS (getrusage ru_maxrss) and the start-up
 time are those of a process doing only that:
 
-- baseline: what a user would write around a text classifier: the same fine-tuned weights in
-  torch fp32, the tokenizer called on batches of 8 in input order with padding="max_length"
-  (the model's max_length), no context sentence. It is a plain loop rather than
-  transformers.pipeline("text-classification"), because our mean-pooling head is not an
-  AutoModelForSequenceClassification; a pipeline subclass would do the same work plus its own
-  per-item overhead, so the loop is the kinder baseline. It does add the e5 "query: " prefix,
-  without which the model is out of distribution and the F1 comparison would be unfair.
-- torch_sorted: today's `FramingClassifier.predict_proba` (torch fp32, context, length-sorted
-  batches of 32, dynamic padding): the fp32 reference for macro-F1.
-- onnx_fp32, onnx_int8_batched: the same input pipeline with `model.onnx_backend.OnnxLogits` as
-  the model, on the length-sorted, dynamically padded batches of 32.
-- onnx_int8: our path as proposed for `FramingClassifier`: the same, but OnnxLogits runs each row
-  alone without its padding (row_by_row), which makes int8 results independent of the batching.
+- baseline: what a user would write: `transformers.pipeline("text-classification")` over the
+  same fine-tuned weights (an adapter merged into its base) in torch fp32, batches of 8 in input
+  order, each padded to its longest sentence, no context sentence. It does add the e5 "query: "
+  prefix, without which the model is out of distribution and the F1 comparison would be unfair.
+- torch_sorted: `FramingClassifier.from_pretrained(M, backend="torch")` (torch fp32, context,
+  length-sorted batches of 32, dynamic padding): the fp32 reference for macro-F1.
+- onnx_fp32: the same classifier with backend="onnx-fp32".
+- onnx_int8: our default path, `FramingClassifier.from_pretrained(M)`: int8 ONNX, each sentence
+  run alone without its padding (row_by_row), which makes int8 results independent of batching.
+- onnx_int8_batched: the same int8 model on the length-sorted, padded batches of 32.
 
 Time to first prediction is from just before the subprocess is spawned (so it includes Python
 start-up and imports) to one sentence classified, with the ONNX conversion already cached
@@ -71,6 +68,37 @@ def _rss_mb() -> float:
 # --------------------------------------------------------------------------------------------- workers
 
 
+class TimedRunner:
+    """Wraps `OnnxLogits`: seconds in the model, and tokens computed, over the calls since the last `stats`."""
+
+    def __init__(self, runner, row_by_row: bool) -> None:
+        from model.onnx_backend import OnnxLogits
+
+        self.runner = runner if runner.row_by_row == row_by_row else OnnxLogits(runner.path, row_by_row=row_by_row)
+        self.path, self.row_by_row = runner.path, row_by_row
+        self.seconds, self.padded_tokens, self.real_tokens = 0.0, 0, 0
+
+    def __call__(self, batch):
+        start = time.perf_counter()
+        logits = self.runner(batch)
+        self.seconds += time.perf_counter() - start
+        real = int(batch["attention_mask"].sum())
+        self.real_tokens += real
+        # Row by row runs each sentence without its padding.
+        self.padded_tokens += real if self.row_by_row else int(batch["input_ids"].size)
+        return logits
+
+    def stats(self, total_seconds: float) -> dict:
+        result = {
+            "tokenize_seconds": total_seconds - self.seconds,
+            "model_seconds": self.seconds,
+            "padded_tokens": self.padded_tokens,
+            "real_tokens": self.real_tokens,
+        }
+        self.seconds, self.padded_tokens, self.real_tokens = 0.0, 0, 0
+        return result
+
+
 def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> None:
     """One path in a fresh process: load, classify one sentence, then all of them."""
     import numpy as np
@@ -81,69 +109,52 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
     stats: dict = {}
 
     if path == "baseline":
-        import torch
-        from transformers import AutoTokenizer
+        from transformers import pipeline
+        from transformers.utils import logging as transformers_logging
 
-        from model.features import InputSettings
-        from model.modeling import E5ForFramingClassification
+        from model.classifier import FramingClassifier
+        from model.labels import LABEL2ID
 
-        model = E5ForFramingClassification.from_pretrained(model_dir, use_safetensors=True).eval()
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        settings = InputSettings.from_config(model.config)
+        # The same fine-tuned weights (an adapter is merged into its base), run the way the
+        # transformers docs show: a text-classification pipeline, batches in input order. The
+        # pipeline logs that our head class is not in its registry; it runs it all the same.
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+        loaded_model = FramingClassifier.from_pretrained(model_dir, backend="torch")
+        settings = loaded_model.settings
+        classify_pipeline = pipeline(
+            "text-classification", model=loaded_model.model, tokenizer=loaded_model.tokenizer, device="cpu"
+        )
 
         def classify(batch_texts: list[str], _contexts: list) -> np.ndarray:
-            labels, padded_tokens, real_tokens = [], 0, 0
-            with torch.inference_mode():
-                for begin in range(0, len(batch_texts), BASELINE_BATCH):
-                    chunk = [settings.prefix + t for t in batch_texts[begin : begin + BASELINE_BATCH]]
-                    encoded = tokenizer(
-                        chunk, padding="max_length", truncation=True, max_length=settings.max_length, return_tensors="pt"
-                    )
-                    padded_tokens += encoded["input_ids"].numel()
-                    real_tokens += int(encoded["attention_mask"].sum())
-                    labels.extend(model(**encoded).logits.argmax(-1).tolist())
-            stats.update(padded_tokens=padded_tokens, real_tokens=real_tokens)
-            return np.array(labels)
-
-    elif path == "torch_sorted":
-        from model.classifier import FramingClassifier
-
-        classifier = FramingClassifier.from_pretrained(model_dir)
-
-        def classify(batch_texts: list[str], batch_contexts: list) -> np.ndarray:
-            return classifier.predict_proba(batch_texts, batch_contexts, batch_size=SORTED_BATCH).argmax(1)
+            # e5's "query: " prefix (the model card says so); without it the F1 comparison is unfair.
+            prefixed = [settings.prefix + t for t in batch_texts]
+            outputs = classify_pipeline(prefixed, batch_size=BASELINE_BATCH, truncation=True, max_length=settings.max_length)
+            lengths = [
+                len(ids) for ids in loaded_model.tokenizer(prefixed, truncation=True, max_length=settings.max_length)["input_ids"]
+            ]
+            padded = sum(
+                len(lengths[b : b + BASELINE_BATCH]) * max(lengths[b : b + BASELINE_BATCH])
+                for b in range(0, len(lengths), BASELINE_BATCH)
+            )
+            stats.update(padded_tokens=padded, real_tokens=sum(lengths))
+            return np.array([LABEL2ID[out["label"]] for out in outputs])
 
     else:
-        from transformers import AutoTokenizer, BertConfig
+        from model.classifier import FramingClassifier
 
-        from model.features import InputSettings, encode_sentence, pad_batch_numpy
-        from model.onnx_backend import OnnxLogits
-
-        precision = "fp32" if path == "onnx_fp32" else "int8"
-        runner = OnnxLogits.from_folder(model_dir, precision=precision, row_by_row=path == "onnx_int8")
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        settings = InputSettings.from_config(BertConfig.from_pretrained(model_dir))
+        backend = {"torch_sorted": "torch", "onnx_fp32": "onnx-fp32"}.get(path, "onnx")
+        classifier = FramingClassifier.from_pretrained(model_dir, backend=backend)
+        if classifier.onnx is not None:
+            # Time the model calls inside the classifier's own loop (tokenising, sorting and
+            # padding are the rest); int8 batched is the shipped runner with row_by_row off.
+            classifier.onnx = TimedRunner(classifier.onnx, row_by_row=path != "onnx_int8_batched")
 
         def classify(batch_texts: list[str], batch_contexts: list) -> np.ndarray:
-            # The loop `FramingClassifier.predict_proba` runs, with ONNX logits in place of torch.
             start = time.perf_counter()
-            features = [encode_sentence(tokenizer, s, c, settings) for s, c in zip(batch_texts, batch_contexts, strict=True)]
-            encoded = time.perf_counter()
-            order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-            labels = np.zeros(len(features), dtype=np.int64)
-            padded_tokens = 0
-            for begin in range(0, len(order), SORTED_BATCH):
-                idx = order[begin : begin + SORTED_BATCH]
-                batch = pad_batch_numpy([features[i] for i in idx], tokenizer.pad_token_id)
-                # Row by row runs each sentence without its padding.
-                padded_tokens += int(batch["attention_mask"].sum()) if runner.row_by_row else batch["input_ids"].size
-                labels[idx] = runner(batch).argmax(1)
-            stats.update(
-                tokenize_seconds=encoded - start,
-                model_seconds=time.perf_counter() - encoded,
-                padded_tokens=padded_tokens,
-                real_tokens=sum(len(f["input_ids"]) for f in features),
-            )
+            labels = classifier.predict_logits(batch_texts, batch_contexts, batch_size=SORTED_BATCH).argmax(1)
+            if isinstance(classifier.onnx, TimedRunner):
+                stats.update(classifier.onnx.stats(time.perf_counter() - start))
             return labels
 
     loaded = time.time()

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -262,17 +263,31 @@ class OnnxLogits:
     With `row_by_row` (the default for int8), each row runs alone, trimmed of its padding. Dynamic
     quantisation takes one activation scale per tensor, i.e. per batch, so batched int8 logits
     depend on the other rows and the padding; row by row they do not, and a sentence gets the same
-    label however the input is chunked, sorted or resumed. It costs 5-10% of throughput
-    (docs/performance.md).
+    label however the input is chunked, sorted or resumed. Rows then run concurrently, one per
+    core, each on one onnxruntime thread: a single sentence is too small a job to split across
+    cores, and one session run per core kept both busy where two intra-op threads on one row
+    left one idle (docs/performance.md).
     """
 
     def __init__(self, onnx_path: str | Path, threads: int | None = None, row_by_row: bool = False) -> None:
         self.path = Path(onnx_path)
         if self.path.suffix != ".onnx":
             raise ValueError(f"{self.path}: not an .onnx file")
-        self.session = ort.InferenceSession(str(self.path), session_options(threads), providers=["CPUExecutionProvider"])
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.threads = threads or physical_cores()
         self.row_by_row = row_by_row
+        # onnxruntime's run() releases the GIL and may be called from several threads at once.
+        options = session_options(1 if row_by_row else self.threads)
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _run_rows(self, rows: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        run = lambda row: self.session.run([OUTPUT_NAME], row)[0]  # noqa: E731
+        if self.threads == 1 or len(rows) == 1:
+            return [run(row) for row in rows]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-row")
+        return list(self._pool.map(run, rows))
 
     @classmethod
     def from_folder(
@@ -312,8 +327,7 @@ class OnnxLogits:
             raise ValueError("row_by_row needs right padding (attention_mask 1s then 0s, as pad_batch makes)")
         if len(lengths) == 0:
             return self.session.run([OUTPUT_NAME], feed)[0]
-        rows = []
-        for i, length in enumerate(lengths):
-            row = {name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()}
-            rows.append(self.session.run([OUTPUT_NAME], row)[0])
-        return np.concatenate(rows)
+        rows = [
+            {name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()} for i, length in enumerate(lengths)
+        ]
+        return np.concatenate(self._run_rows(rows))

@@ -172,3 +172,15 @@ def test_numpy_padding_equals_torch_padding():
     assert set(got) == set(expected)
     for key, value in got.items():
         np.testing.assert_array_equal(value, expected[key].numpy())
+
+
+def test_rows_run_concurrently_keep_their_order(tiny_run, batches, cache):
+    """Row by row, sentences run on one thread per core; each row's logits must land in its own place."""
+    path = OnnxLogits.from_folder(tiny_run, cache_dir=cache).path
+    batch = {k: v.numpy() for k, v in batches[0].items()}
+    one = OnnxLogits(path, threads=1, row_by_row=True)(batch)
+    parallel = OnnxLogits(path, threads=3, row_by_row=True)
+    assert parallel.session.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_array_equal(parallel(batch), one)
+    reversed_rows = parallel({k: v[::-1].copy() for k, v in batch.items()})
+    np.testing.assert_array_equal(reversed_rows, one[::-1])

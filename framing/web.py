@@ -62,7 +62,6 @@ class InfoResponse(BaseModel):
     labels: list[LabelInfo]
     max_bytes: int = Field(description="largest accepted input, in bytes (413 above it)")
     model: str | None = Field(description="the model folder the server loaded")
-    outlets: bool = Field(description="whether the outlet report is available in this installation")
 
 
 class Span(BaseModel):
@@ -435,16 +434,6 @@ _URL_REFUSAL = (
 )
 
 
-def outlets_available() -> bool:
-    """Whether this installation has the outlet analysis (framing/outlets.py, outlets_report.py)."""
-    try:
-        import framing.outlets  # noqa: F401
-        import framing.outlets_report  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 async def _read_form(request: Request, service: WebService) -> tuple[str | None, UploadFile | None, str]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -605,7 +594,6 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
             labels=[LabelInfo(name=name, definition=DEFINITIONS[name]) for name in LABELS],
             max_bytes=service.max_bytes,
             model=model_path,
-            outlets=outlets_available(),
         )
 
     @app.post(
@@ -625,8 +613,6 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
         return await run_in_threadpool(service.classify_text, text or "")
 
     async def outlet_upload(request: Request) -> tuple[str, bytes, dict[str, Any]]:
-        if not outlets_available():
-            raise HTTPException(501, "The outlet report is not part of this installation (framing/outlets_report.py).")
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("multipart/form-data"):
             raise HTTPException(
@@ -649,7 +635,7 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
     @app.post(
         "/api/outlets",
         response_model=OutletsResponse,
-        responses={**_ERRORS, 501: {"model": ErrorResponse, "description": "outlet report not installed"}},
+        responses=_ERRORS,
         summary="The outlet report, as JSON, for an uploaded classified JSONL file",
         openapi_extra=_OUTLETS_FORM,
     )

@@ -11,9 +11,12 @@ Paths, each in its own fresh subprocess so that peak RSS (getrusage ru_maxrss) a
 time are those of a process doing only that:
 
 - baseline: what a user would write: `transformers.pipeline("text-classification")` over the
-  same fine-tuned weights (an adapter merged into its base) in torch fp32, batches of 8 in input
-  order, each padded to its longest sentence, no context sentence. It does add the e5 "query: "
-  prefix, without which the model is out of distribution and the F1 comparison would be unfair.
+  same fine-tuned weights (an adapter merged into its base) in torch fp32, called on the list of
+  sentences with the pipeline's defaults (one sentence per forward pass), no context sentence. It
+  does add the e5 "query: " prefix, without which the model is out of distribution and the F1
+  comparison would be unfair.
+- baseline_batch8: the same pipeline with batch_size=8 (input order, each batch padded to its
+  longest sentence). Speed-ups are reported against the faster of the two baselines.
 - torch_sorted: `FramingClassifier.from_pretrained(M, backend="torch")` (torch fp32, context,
   length-sorted batches of 32, dynamic padding): the fp32 reference for macro-F1.
 - onnx_fp32: the same classifier with backend="onnx-fp32".
@@ -44,8 +47,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-PATHS = ("baseline", "torch_sorted", "onnx_fp32", "onnx_int8", "onnx_int8_batched")
-BASELINE_BATCH = 8
+PATHS = ("baseline", "baseline_batch8", "torch_sorted", "onnx_fp32", "onnx_int8", "onnx_int8_batched")
+#: The pipeline's own default (one text per forward pass), and the batch size its docs suggest trying.
+BASELINE_BATCHES = {"baseline": 1, "baseline_batch8": 8}
 SORTED_BATCH = 32
 
 
@@ -108,7 +112,7 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
     load_start = time.time()
     stats: dict = {}
 
-    if path == "baseline":
+    if path in BASELINE_BATCHES:
         from transformers import pipeline
         from transformers.utils import logging as transformers_logging
 
@@ -129,14 +133,12 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
         def classify(batch_texts: list[str], _contexts: list) -> np.ndarray:
             # e5's "query: " prefix (the model card says so); without it the F1 comparison is unfair.
             prefixed = [settings.prefix + t for t in batch_texts]
-            outputs = classify_pipeline(prefixed, batch_size=BASELINE_BATCH, truncation=True, max_length=settings.max_length)
+            batch = BASELINE_BATCHES[path]
+            outputs = classify_pipeline(prefixed, batch_size=batch, truncation=True, max_length=settings.max_length)
             lengths = [
                 len(ids) for ids in loaded_model.tokenizer(prefixed, truncation=True, max_length=settings.max_length)["input_ids"]
             ]
-            padded = sum(
-                len(lengths[b : b + BASELINE_BATCH]) * max(lengths[b : b + BASELINE_BATCH])
-                for b in range(0, len(lengths), BASELINE_BATCH)
-            )
+            padded = sum(len(lengths[b : b + batch]) * max(lengths[b : b + batch]) for b in range(0, len(lengths), batch))
             stats.update(padded_tokens=padded, real_tokens=sum(lengths))
             return np.array([LABEL2ID[out["label"]] for out in outputs])
 
@@ -315,9 +317,10 @@ def main() -> None:
     if not args.no_matmul:
         report["matmul_peak"] = matmul_peaks(report)
     report["flops"] = flops_report(report, config)
-    base, reference = report["paths"].get("baseline"), report["paths"].get("torch_sorted")
+    base, reference = fastest_baseline(report), report["paths"].get("torch_sorted")
     ours = report["paths"].get("onnx_int8")
     if ours and base:
+        report["baseline_for_speedup"] = base["path"]
         report["speedup_int8_over_baseline"] = ours["sentences_per_second"] / base["sentences_per_second"]
     if ours and reference:
         report["f1_int8_minus_fp32_torch"] = ours["macro_f1_test"] - reference["macro_f1_test"]
@@ -382,6 +385,12 @@ def flops_report(report: dict, config: dict) -> dict:
     return out
 
 
+def fastest_baseline(report: dict) -> dict | None:
+    """The faster of the measured pipeline baselines: speed-ups are claimed against the stronger one."""
+    measured = [report["paths"][p] for p in BASELINE_BATCHES if p in report["paths"]]
+    return max(measured, key=lambda r: r["sentences_per_second"], default=None)
+
+
 def print_table(report: dict) -> None:
     m = report["machine"]
     print(f"\n{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; load average at start {report['loadavg_start']}")
@@ -390,7 +399,9 @@ def print_table(report: dict) -> None:
     header += f" {'agree':>6s} {'cores':>6s}  load avg"
     print(header)
     print("-" * len(header))
-    base = report["paths"].get("baseline")
+    base = fastest_baseline(report)
+    if base:
+        print(f"(x base: against {base['path']}, the faster baseline)")
     for name, r in report["paths"].items():
         ratio = r["sentences_per_second"] / base["sentences_per_second"] if base else float("nan")
         print(

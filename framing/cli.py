@@ -227,6 +227,7 @@ def classify(
                 batch_size,
                 workers=ray_workers,
                 address=ray_address,
+                backend=backend,
             )
             err_console.print(
                 f"{rows_in} input {unit}: {rows_in - failed} classified into {rows_out} output rows, "

@@ -23,6 +23,8 @@ time are those of a process doing only that:
 - onnx_int8: our default path, `FramingClassifier.from_pretrained(M)`: int8 ONNX, each sentence
   run alone without its padding (row_by_row), which makes int8 results independent of batching.
 - onnx_int8_batched: the same int8 model on the length-sorted, padded batches of 32.
+- onnx_int8_rows_in_turn: row by row as the default, but one row at a time with two intra-op
+  threads, as before rows ran one per core; not in the default set (--paths to add it).
 
 Time to first prediction is from just before the subprocess is spawned (so it includes Python
 start-up and imports) to one sentence classified, with the ONNX conversion already cached
@@ -47,7 +49,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-PATHS = ("baseline", "baseline_batch8", "torch_sorted", "onnx_fp32", "onnx_int8", "onnx_int8_batched")
+PATHS = (
+    "baseline",
+    "baseline_batch8",
+    "torch_sorted",
+    "onnx_fp32",
+    "onnx_int8",
+    "onnx_int8_batched",
+    "onnx_int8_rows_in_turn",
+)
 #: The pipeline's own default (one text per forward pass), and the batch size its docs suggest trying.
 BASELINE_BATCHES = {"baseline": 1, "baseline_batch8": 8}
 SORTED_BATCH = 32
@@ -151,6 +161,14 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
             # Time the model calls inside the classifier's own loop (tokenising, sorting and
             # padding are the rest); int8 batched is the shipped runner with row_by_row off.
             classifier.onnx = TimedRunner(classifier.onnx, row_by_row=path != "onnx_int8_batched")
+            if path == "onnx_int8_rows_in_turn":
+                import onnxruntime as ort
+
+                from model.onnx_backend import session_options
+
+                runner = classifier.onnx.runner
+                runner.threads = 1  # rows in turn, each on a session with all cores as intra-op threads
+                runner.session = ort.InferenceSession(str(runner.path), session_options(), providers=["CPUExecutionProvider"])
 
         def classify(batch_texts: list[str], batch_contexts: list) -> np.ndarray:
             start = time.perf_counter()
@@ -260,7 +278,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a fine-tuned model folder (config.json, model.safetensors, tokenizer)")
     parser.add_argument("--data", type=Path, help="labelled JSONL (default data/test.jsonl, else /tmp/partial/test.jsonl)")
     parser.add_argument("--sentences", type=int, default=3000)
-    parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
+    parser.add_argument("--paths", default=",".join(PATHS[:-1]), help=f"comma-separated, of {', '.join(PATHS)}")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-matmul", action="store_true", help="skip the matmul-throughput measurement")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)

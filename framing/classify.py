@@ -27,6 +27,11 @@ def estimated_sentences(row: InputRow, sentences_mode: bool) -> int:
     return 1 if sentences_mode else max(1, len(row.fields["text"]) // _CHARS_PER_SENTENCE)
 
 
+def context_after(fields: dict) -> dict | None:
+    """The context a sentence row leaves for the row after it: itself, or none after an empty row."""
+    return {"article": fields.get("article"), "text": fields["text"]} if fields["text"].strip() else None
+
+
 def classify_chunk(
     classifier: FramingClassifier,
     rows: list[InputRow],
@@ -45,12 +50,12 @@ def classify_chunk(
         if sentences_mode:
             if not text.strip():
                 failed.append(BadRow(row.source, row.line, "empty text"))
-                context = None
+                context = context_after(row.fields)
                 continue
             same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
             texts.append(text)
             contexts.append(context["text"] if same else None)
-            context = {"article": row.fields.get("article"), "text": text}
+            context = context_after(row.fields)
             plan.append((row, []))
         else:
             sentences = segment(text)

@@ -4,7 +4,8 @@ Each Ray worker loads the model once (a callable class in `map_batches`) and cla
 rows with `framing.classify.classify_chunk`, the function the local path uses. The driver reads
 the inputs once, as the local path does, to find bad rows and duplicate ids, but keeps no rows:
 it cuts the good rows into chunks and sends Ray only where each chunk lies (file, byte range,
-first line number, row count); the worker re-reads those lines with the same parser. So the
+first line number, row count) and, in sentence mode, the sentence before it, which the chunk's
+first row reads as context; the worker re-reads those lines with the same parser. So the
 driver's memory grows with the number of chunks, bad rows and ids, not with the text. Chunks are
 sent as JSON strings, so that Arrow's schema inference never sees them, and order is preserved
 so that the output lines up with the input. Bad rows found while reading and rows with nothing
@@ -22,6 +23,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from framing.classify import classify_chunk, context_after
 from framing.inputs import BadRow, InputRow, iter_input_spans, iter_jsonl_spans, read_document
 from framing.outputs import atomic_open, write_jsonl_atomic
 from framing.stream import default_errors_path
@@ -31,15 +33,21 @@ from framing.stream import default_errors_path
 Segment = list
 
 
-def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow]) -> tuple[list[str], int]:
-    """Chunks of up to `chunk_rows` good rows, in input order, each a JSON list of segments;
-    also the number of good rows. Bad rows (and duplicate ids) go to `errors` and end the
-    current segment, so that a worker never meets them; a chunk may span files, as the local
-    path's chunks do."""
+def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow], sentences_mode: bool = False) -> tuple[list[str], int]:
+    """Chunks of up to `chunk_rows` good rows, in input order, each a JSON object holding its
+    `segments` and, in sentence mode, the `context` its first row reads (the row before it, as
+    on the local path); also the number of good rows. Bad rows (and duplicate ids) go to
+    `errors` and end the current segment, so that a worker never meets them; a chunk may span
+    files, as the local path's chunks do."""
     chunks: list[str] = []
     segments: list[Segment] = []
     open_segment: Segment | None = None
     in_chunk = good = 0
+    chunk_context = context = None
+
+    def close() -> None:
+        chunks.append(json.dumps({"segments": segments, "context": chunk_context}, ensure_ascii=False))
+
     for _, item, span in iter_input_spans(inputs):
         if isinstance(item, BadRow):
             errors.append(item)
@@ -57,11 +65,13 @@ def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow]) -> tu
         else:
             open_segment = [item.source, span[0], span[1], item.line, 1]
             segments.append(open_segment)
+        if sentences_mode:
+            context = context_after(item.fields)
         if in_chunk == chunk_rows:
-            chunks.append(json.dumps(segments, ensure_ascii=False))
-            segments, open_segment, in_chunk = [], None, 0
+            close()
+            segments, open_segment, in_chunk, chunk_context = [], None, 0, context
     if segments:
-        chunks.append(json.dumps(segments, ensure_ascii=False))
+        close()
     return chunks, good
 
 
@@ -98,14 +108,13 @@ class _ChunkClassifier:
         self.base = base
 
     def __call__(self, batch: dict) -> dict:
-        from framing.classify import classify_chunk
-
         encoded: list[str] = []
         # Each planned chunk on its own, context included, so that the output depends on the
         # driver's chunks and not on how Ray happens to batch them.
-        for chunk in batch["chunk"]:
-            rows = list(read_chunk(json.loads(chunk), self.base))
-            out, failed, _ = classify_chunk(self.classifier, rows, self.sentences_mode, None, self.batch_size, None)
+        for encoded_chunk in batch["chunk"]:
+            chunk = json.loads(encoded_chunk)
+            rows = list(read_chunk(chunk["segments"], self.base))
+            out, failed, _ = classify_chunk(self.classifier, rows, self.sentences_mode, chunk["context"], self.batch_size, None)
             encoded += [json.dumps({"ok": row}, ensure_ascii=False) for row in out]
             encoded += [json.dumps({"error": bad.to_dict()}, ensure_ascii=False) for bad in failed]
         return {"row": encoded}
@@ -125,14 +134,13 @@ def classify_with_ray(
 ) -> tuple[int, int, int]:
     """Classify `inputs` into `output` with Ray; returns (input rows, output rows, error rows).
 
-    In sentence mode a chunk boundary (after every `chunk_rows` good rows, counted by the
-    driver) cuts the preceding-sentence context, as a new article would; articles are never
-    split.
+    Chunks hold `chunk_rows` good rows (counted by the driver); articles are never split, and in
+    sentence mode each chunk carries the sentence before it, so the output is the local path's.
     """
     import ray
 
     errors: list[BadRow] = []
-    chunks, good = plan_chunks(inputs, chunk_rows, errors)
+    chunks, good = plan_chunks(inputs, chunk_rows, errors, sentences_mode)
     read_errors = len(errors)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)

@@ -90,7 +90,7 @@ def test_planned_chunks_hold_exactly_the_good_rows(tmp_path):
     for chunk_rows in (1, 3, 4, 100):
         errors: list[BadRow] = []
         chunks, good = plan_chunks(inputs, chunk_rows, errors)
-        read = [list(read_chunk(json.loads(c), str(tmp_path))) for c in chunks]
+        read = [list(read_chunk(json.loads(c)["segments"], str(tmp_path))) for c in chunks]
         assert [row for rows in read for row in rows] == expected
         assert good == len(expected) and errors == bad
         assert [len(rows) for rows in read[:-1]] == [chunk_rows] * (len(read) - 1)
@@ -104,12 +104,13 @@ def test_a_changed_file_fails_instead_of_classifying_other_rows(tmp_path):
     chunks, _ = plan_chunks([source], 3, [])
     source.write_text("".join(json.dumps({"id": f"s{i}", "text": f"Row {i}."}) + "\n\n" for i in range(6)))
     with pytest.raises(RuntimeError, match="changed"):
-        list(read_chunk(json.loads(chunks[0])))
+        list(read_chunk(json.loads(chunks[0])["segments"]))
 
 
 def test_the_driver_sends_ray_where_rows_are_not_the_rows(local_ray, tiny_run, tmp_path, monkeypatch):
     """Driver memory (and the object store) must not grow with the input: what goes to Ray is
-    one small descriptor per chunk, whatever the length and number of the rows."""
+    one small descriptor per chunk (with one sentence of context in sentence mode), whatever
+    the number of rows."""
     from framing.ray_classify import classify_with_ray
 
     sent: list[list] = []
@@ -122,14 +123,16 @@ def test_the_driver_sends_ray_where_rows_are_not_the_rows(local_ray, tiny_run, t
         rows_in, rows_out, failed = classify_with_ray(tiny_run, [source], tmp_path / f"out-{n}.jsonl", True, chunk_rows=8)
         assert (rows_in, rows_out, failed) == (n, n, 0)
         assert len(sent[-1]) == n // 8
-        assert "Zq" not in repr(sent[-1])
-        assert len(repr(sent[-1])) < 200 * len(sent[-1])
+        # At most one row's text per chunk: the sentence before it, read as context.
+        assert repr(sent[-1]).count(marker) == len(sent[-1]) - 1
+        assert len(repr(sent[-1])) < (300 + len(marker)) * len(sent[-1])
 
 
-@pytest.mark.parametrize("sentences_mode, chunk_rows", [(False, 3), (True, 1000)])
+@pytest.mark.parametrize("sentences_mode, chunk_rows", [(False, 3), (True, 1000), (True, 2)])
 def test_bad_lines_and_duplicates_inside_chunks_match_the_local_path(local_ray, tiny_run, tmp_path, sentences_mode, chunk_rows):
     """Article mode with chunks of 3 rows (bad rows fall inside chunks); sentence mode in one
-    chunk, so that the context runs over the skipped lines exactly as it does locally."""
+    chunk and in chunks of 2, where each chunk's first sentence must still read the sentence
+    before it, as it does locally."""
     from framing.ray_classify import classify_with_ray
     from framing.stream import classify_to_file
     from model import FramingClassifier

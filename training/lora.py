@@ -25,9 +25,12 @@ def wrap_with_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:
     return get_peft_model(model, peft_config)
 
 
-def save_adapter(model: nn.Module, folder: Path) -> None:
+def save_adapter(model: nn.Module, folder: Path, base_name: str) -> None:
     """The adapter alone (a few MB); the trainer adds config.json, which names the base model
-    and its checksum so that loading can refuse a mismatched base."""
+    and its checksum so that loading can refuse a mismatched base. peft's own record of the
+    base is `base_name` too (the hub name for the packaged e5), not this machine's cache path."""
+    for peft_config in model.peft_config.values():
+        peft_config.base_model_name_or_path = base_name
     model.save_pretrained(folder, safe_serialization=True)
 
 

@@ -323,7 +323,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         from training.lora import merge_lora, save_adapter
 
         adapter_dir = Path(tempfile.mkdtemp(prefix="framing-adapter-"))
-        save_adapter(model, adapter_dir)
+        save_adapter(model, adapter_dir, BASE_MODEL_ID if config.model.base == "packaged-e5" else str(base_dir.resolve()))
         model = merge_lora(model)
     model.eval()
 

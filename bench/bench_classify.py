@@ -131,8 +131,8 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
 
         # The same fine-tuned weights (an adapter is merged into its base), run the way the
         # transformers docs show: a text-classification pipeline, batches in input order. The
-        # pipeline logs that our head class is not in its registry; it runs it all the same.
-        transformers_logging.set_verbosity_error()
+        # pipeline logs (as an error) that our head class is not in its registry; it runs it all the same.
+        transformers_logging.set_verbosity(transformers_logging.CRITICAL)
         transformers_logging.disable_progress_bar()
         loaded_model = FramingClassifier.from_pretrained(model_dir, backend="torch")
         settings = loaded_model.settings

@@ -137,12 +137,23 @@ def _load_adapter(folder: Path, config: dict):
     """Base encoder + LoRA adapter, merged. The base must be the one the adapter was trained on."""
     from peft import PeftModel
     from transformers import AutoTokenizer, BertConfig
+    from transformers.utils import logging as hf_logging
 
     from model.modeling import E5ForFramingClassification
 
     base_dir = _adapter_base_dir(folder, config)
-    model = E5ForFramingClassification.from_pretrained(base_dir, config=BertConfig.from_pretrained(folder), use_safetensors=True)
-    model = PeftModel.from_pretrained(model, folder, use_safetensors=True).merge_and_unload()
+    config_with_head = BertConfig.from_pretrained(folder)
+    previous = hf_logging.get_verbosity()
+    # transformers reports the head as missing from the base checkpoint: by design, the adapter brings it.
+    hf_logging.set_verbosity_error()
+    try:
+        model = E5ForFramingClassification.from_pretrained(base_dir, config=config_with_head, use_safetensors=True)
+    finally:
+        hf_logging.set_verbosity(previous)
+    with warnings.catch_warnings():
+        # peft 0.21 calls a transformers method that transformers 5.24 deprecates; not ours to fix.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(model, folder, use_safetensors=True).merge_and_unload()
     return model, AutoTokenizer.from_pretrained(base_dir)
 
 

@@ -203,7 +203,7 @@ def classify(
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
     from framing.classify import classify_article_rows, classify_sentence_rows
-    from framing.inputs import BadRow, iter_input_items, precheck
+    from framing.inputs import BadRow, input_order, iter_input_items, precheck
     from framing.outputs import write_jsonl_atomic
     from framing.stream import classify_to_file
 
@@ -270,7 +270,7 @@ def classify(
     except _user_errors() as exc:
         _fail(str(exc))
     _print_rows(collected)
-    errors = sorted(bad + skipped, key=lambda e: (e.source, e.line))
+    errors = sorted(bad + skipped, key=input_order(inputs))
     if errors:
         errors_file = errors_path or Path("framing-errors.jsonl")
         write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))

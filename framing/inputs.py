@@ -4,7 +4,7 @@ sentences. Every input row ends up either classified or in the errors list, with
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,15 @@ class BadRow:
 
     def to_dict(self) -> dict:
         return {"file": self.source, "line": self.line, "error": self.reason}
+
+
+def input_order(inputs: list[Path]) -> Callable[[BadRow], tuple[int, int]]:
+    """Sort key for bad rows: the order in which the inputs were given, then the line (not the
+    file names' alphabetical order)."""
+    index: dict[str, int] = {}
+    for position, path in enumerate(inputs):
+        index.setdefault(str(path), position)
+    return lambda bad: (index.get(bad.source, len(inputs)), bad.line)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from framing.classify import classify_chunk, context_after
-from framing.inputs import BadRow, InputRow, iter_input_spans, iter_jsonl_spans, read_document
+from framing.inputs import BadRow, InputRow, input_order, iter_input_spans, iter_jsonl_spans, read_document
 from framing.outputs import atomic_open, write_jsonl_atomic
 from framing.stream import default_errors_path
 
@@ -166,5 +166,5 @@ def classify_with_ray(
                     errors.append(BadRow(bad["file"], bad["line"], bad["error"]))
     errors_path = errors_path or default_errors_path(output)
     if errors:
-        write_jsonl_atomic(errors_path, (e.to_dict() for e in sorted(errors, key=lambda e: (e.source, e.line))))
+        write_jsonl_atomic(errors_path, (e.to_dict() for e in sorted(errors, key=input_order(inputs))))
     return good + read_errors, rows_out, len(errors)

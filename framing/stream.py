@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from framing.classify import CHUNK_SENTENCES, classify_chunk, estimated_sentences
-from framing.inputs import BadRow, InputRow, iter_input_items
+from framing.inputs import BadRow, InputRow, input_order, iter_input_items
 from model.classifier import FramingClassifier
 
 PROGRESS_VERSION = 1
@@ -109,13 +109,14 @@ def classify_to_file(
         n_sentences = 0
         last = (checkpoint.file_index, checkpoint.line)
         chunks_done = 0
+        order = input_order(inputs)
 
         def flush() -> bool:
             nonlocal n_sentences, chunks_done
             rows, failed, checkpoint.context = classify_chunk(
                 classifier, chunk, sentences_mode, checkpoint.context, batch_size, on_sentences
             )
-            bad = sorted(chunk_errors + failed, key=lambda e: (e.source, e.line))
+            bad = sorted(chunk_errors + failed, key=order)
             if rows:
                 _fsync_write(out_fh, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
             if bad:

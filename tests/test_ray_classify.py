@@ -70,7 +70,8 @@ def _mixed_inputs(folder):
     a.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
     b = folder / "b.jsonl"
     b.write_bytes(
-        json.dumps({"id": "s3", "text": "Duplicate across files."}).encode() + b"\n"
+        json.dumps({"id": "s3", "text": "Duplicate across files."}).encode()
+        + b"\n"
         + b'{"id": "bad-utf8", "text": "\xff"}\n'
         + b"".join(json.dumps({"id": f"t{i}", "article": "B", "text": f"He added {i} more."}).encode() + b"\n" for i in range(5))
         + json.dumps({"id": "last", "text": "No newline at the end."}).encode()
@@ -128,16 +129,21 @@ def test_the_driver_sends_ray_where_rows_are_not_the_rows(local_ray, tiny_run, t
         assert len(repr(sent[-1])) < (300 + len(marker)) * len(sent[-1])
 
 
-@pytest.mark.parametrize("sentences_mode, chunk_rows", [(False, 3), (True, 1000), (True, 2)])
-def test_bad_lines_and_duplicates_inside_chunks_match_the_local_path(local_ray, tiny_run, tmp_path, sentences_mode, chunk_rows):
+@pytest.mark.parametrize(
+    "sentences_mode, chunk_rows, reverse", [(False, 3, False), (True, 1000, False), (True, 2, False), (False, 100, True)]
+)
+def test_bad_lines_and_duplicates_inside_chunks_match_the_local_path(
+    local_ray, tiny_run, tmp_path, sentences_mode, chunk_rows, reverse
+):
     """Article mode with chunks of 3 rows (bad rows fall inside chunks); sentence mode in one
     chunk and in chunks of 2, where each chunk's first sentence must still read the sentence
-    before it, as it does locally."""
+    before it, as it does locally; and the inputs given in reverse alphabetical order, which
+    the errors file must keep."""
     from framing.ray_classify import classify_with_ray
     from framing.stream import classify_to_file
     from model import FramingClassifier
 
-    inputs = _mixed_inputs(tmp_path)
+    inputs = _mixed_inputs(tmp_path)[:: -1 if reverse else 1]
     local = classify_to_file(FramingClassifier.from_pretrained(tiny_run), inputs, tmp_path / "local.jsonl", sentences_mode)
     counts = classify_with_ray(tiny_run, inputs, tmp_path / "ray.jsonl", sentences_mode, chunk_rows=chunk_rows)
     assert counts == (local.rows_in, local.rows_out, local.rows_failed)

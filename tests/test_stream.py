@@ -64,6 +64,22 @@ def test_context_survives_chunk_boundaries(classifier, tmp_path):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
 
 
+def test_errors_are_listed_in_the_order_the_inputs_were_given(classifier, tmp_path):
+    """Not in the alphabetical order of the file names: `zeta.jsonl` was given first."""
+    zeta, alpha = tmp_path / "zeta.jsonl", tmp_path / "alpha.jsonl"
+    for path in (zeta, alpha):
+        good = [json.dumps({"id": f"{path.stem}{i}", "text": f"The army said {i}."}) for i in range(4)]
+        path.write_text("\n".join([good[0], "{not json", good[1], good[2], "[]", good[3]]) + "\n", encoding="utf-8")
+    summary = classify_to_file(classifier, [zeta, alpha], tmp_path / "out.jsonl", sentences_mode=True, chunk_sentences=100)
+    assert (summary.rows_out, summary.rows_failed) == (8, 4)
+    assert [(row["file"], row["line"]) for row in read(tmp_path / "out.errors.jsonl")] == [
+        (str(zeta), 2),
+        (str(zeta), 5),
+        (str(alpha), 2),
+        (str(alpha), 5),
+    ]
+
+
 def test_a_partial_run_of_other_inputs_is_not_resumed(classifier, tmp_path):
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     write_sentences(one, 20)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from framing.outlets_cli import outlets
@@ -84,9 +93,24 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err_console,
         transient=True,
     )
+
+
+def _count_in_background(progress: Progress, task: TaskID, inputs: list[Path]) -> None:
+    """Give the bar its total (and so a time remaining) once the input lines are counted: a
+    large archive takes a few seconds to count, and classifying starts meanwhile."""
+    from framing.inputs import count_input_rows
+
+    def count() -> None:
+        try:
+            progress.update(task, total=count_input_rows(inputs))
+        except OSError:
+            pass  # only the bar's total is lost; reading the input reports the problem itself
+
+    threading.Thread(target=count, daemon=True).start()
 
 
 @app.command()
@@ -237,11 +261,18 @@ def classify(
             return
         classifier = _load_classifier(model, backend)
         with _progress() as progress:
-            task = progress.add_task("classifying sentences", total=None)
-            advance = lambda n: progress.advance(task, n)  # noqa: E731
             if output is not None:
+                task = progress.add_task(f"classifying {unit}", total=None)
+                _count_in_background(progress, task, inputs)
                 summary = classify_to_file(
-                    classifier, inputs, output, sentences, errors_path, batch_size, chunk_sentences, on_sentences=advance
+                    classifier,
+                    inputs,
+                    output,
+                    sentences,
+                    errors_path,
+                    batch_size,
+                    chunk_sentences,
+                    on_rows=lambda n: progress.advance(task, n),
                 )
                 if summary.resumed:
                     err_console.print("resumed an interrupted run", highlight=False)
@@ -252,6 +283,8 @@ def classify(
                     highlight=False,
                 )
                 return
+            task = progress.add_task("classifying sentences", total=None)
+            advance = lambda n: progress.advance(task, n)  # noqa: E731
             bad: list[BadRow] = []
             n_read = 0
 

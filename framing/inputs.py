@@ -39,6 +39,24 @@ def input_order(inputs: list[Path]) -> Callable[[BadRow], tuple[int, int]]:
     return lambda bad: (index.get(bad.source, len(inputs)), bad.line)
 
 
+def count_input_rows(inputs: list[Path]) -> int:
+    """Input rows, roughly, for a progress bar's total: lines of each JSONL file (blank lines
+    included, so at most a little high), one per .txt or .html file. Reads 1 MB blocks and counts
+    newlines in C, about a second per GB."""
+    total = 0
+    for path in inputs:
+        if path.suffix.lower() != ".jsonl":
+            total += 1
+            continue
+        last = b"\n"
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                total += block.count(b"\n")
+                last = block[-1:]
+        total += last != b"\n"  # a final line without its newline
+    return total
+
+
 def _read_bytes(path: Path) -> bytes:
     if not path.exists():
         raise InputError(f"{path}: file not found")

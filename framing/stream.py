@@ -79,8 +79,13 @@ def classify_to_file(
     chunk_sentences: int = CHUNK_SENTENCES,
     on_sentences: Callable[[int], None] | None = None,
     stop_after_chunks: int | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> StreamSummary:
     """Classify `inputs` into `output` (JSONL), resuming an interrupted run of the same command.
+
+    `on_sentences` is called with the number of sentences of each model batch; `on_rows` with
+    the number of input rows each checkpointed chunk accounted for (classified or in errors),
+    and first, on a resumed run, with the rows an earlier run already accounted for.
 
     `stop_after_chunks` ends the run early, as a crash would, leaving the partial files; it
     exists so that tests can interrupt a run at a known point.
@@ -97,6 +102,8 @@ def classify_to_file(
         saved = Checkpoint(**json.loads(progress_path.read_text(encoding="utf-8")))
         if saved.inputs == names and saved.sentences_mode == sentences_mode and saved.version == PROGRESS_VERSION:
             checkpoint, resumed = saved, True
+    if resumed and on_rows:
+        on_rows(checkpoint.rows_in)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "ab" if resumed else "wb") as out_fh, open(errors_partial, "ab" if resumed else "wb") as err_fh:
         # Anything written after the last checkpoint belongs to a chunk that never finished.
@@ -122,6 +129,8 @@ def classify_to_file(
             if bad:
                 _fsync_write(err_fh, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in bad).encode("utf-8"))
             checkpoint.rows_in += len(chunk) + len(chunk_errors)
+            if on_rows:
+                on_rows(len(chunk) + len(chunk_errors))
             checkpoint.rows_out += len(rows)
             checkpoint.rows_failed += len(bad)
             checkpoint.file_index, checkpoint.line = last

@@ -53,6 +53,30 @@ def test_an_interrupted_run_resumes_without_losing_or_doubling_rows(classifier, 
     assert not (tmp_path / "out.jsonl.partial").exists() and not (tmp_path / "out.jsonl.progress.json").exists()
 
 
+def test_progress_counts_every_input_row_once_across_a_resume(classifier, tmp_path):
+    source = tmp_path / "in.jsonl"
+    write_sentences(source, 40, bad_every=6)
+    out = tmp_path / "out.jsonl"
+    first: list[int] = []
+    classify_to_file(classifier, [source], out, True, chunk_sentences=8, stop_after_chunks=2, on_rows=first.append)
+    second: list[int] = []
+    summary = classify_to_file(classifier, [source], out, True, chunk_sentences=8, on_rows=second.append)
+    assert summary.resumed and second[0] == sum(first) > 0
+    assert sum(second) == summary.rows_in == 40
+
+
+def test_the_progress_total_counts_lines_and_documents(tmp_path):
+    from framing.inputs import count_input_rows
+
+    jsonl, text = tmp_path / "a.jsonl", tmp_path / "b.txt"
+    jsonl.write_bytes(b'{"text": "one"}\n{"text": "two"}\n{"text": "three, no newline"}')
+    text.write_text("An article.\nTwo lines.\n", encoding="utf-8")
+    assert count_input_rows([jsonl, text]) == 4
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b'{"text": "x"}\n' * 300_000)  # more than one 1 MB block
+    assert count_input_rows([big]) == 300_000
+
+
 def test_context_survives_chunk_boundaries(classifier, tmp_path):
     source = tmp_path / "in.jsonl"
     write_sentences(source, 12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -248,22 +249,20 @@ class FramingClassifier:
         features = [encode_sentence(self.tokenizer, s, c, self.settings) for s, c in zip(sentences, contexts, strict=True)]
         # Length-sorted batches pad far less, which roughly doubles CPU throughput.
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        batches = [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
         logits = np.zeros((len(features), len(LABELS)), dtype=np.float32)
+        pad_id = self.tokenizer.pad_token_id
         if self.onnx is not None:
-            for idx in batches:
-                logits[idx] = self.onnx(pad_batch_numpy([features[i] for i in idx], self.tokenizer.pad_token_id))
-                if on_batch:
-                    on_batch(len(idx))
-            return logits
-        import torch
+            run, mode = (lambda rows: self.onnx(pad_batch_numpy(rows, pad_id))), contextlib.nullcontext()
+        else:
+            import torch
 
-        from model.modeling import pad_batch
+            from model.modeling import pad_batch
 
-        with torch.inference_mode():
-            for idx in batches:
-                batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id)
-                logits[idx] = self.model(**batch).logits.numpy()
+            run, mode = (lambda rows: self.model(**pad_batch(rows, pad_id)).logits.numpy()), torch.inference_mode()
+        with mode:
+            for begin in range(0, len(order), batch_size):
+                idx = order[begin : begin + batch_size]
+                logits[idx] = run([features[i] for i in idx])
                 if on_batch:
                     on_batch(len(idx))
         return logits

@@ -101,7 +101,8 @@ def _progress() -> Progress:
 
 def _count_in_background(progress: Progress, task: TaskID, inputs: list[Path]) -> None:
     """Give the bar its total (and so a time remaining) once the input lines are counted: a
-    large archive takes a few seconds to count, and classifying starts meanwhile."""
+    large archive takes a while to count (0.5 s per GB from the page cache, longer from disk),
+    and classifying starts meanwhile."""
     from framing.inputs import count_input_rows
 
     def count() -> None:

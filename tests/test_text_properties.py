@@ -3,6 +3,7 @@ offsets always map back to the input, and the sentences cover the text."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,3 +87,25 @@ def test_classification_of_random_text_never_crashes(tiny_classifier, text):
     for s in tiny_classifier.classify_article(text):
         assert s.label in LABELS and abs(sum(s.scores.values()) - 1) < 1e-4
         assert text[s.start : s.end] == s.text
+
+
+@pytest.fixture(scope="module")
+def real_tokenizers():
+    from model.features import FastTokenizer
+    from model.packaged_e5 import load_e5_encoder, verified_tokenizer_path
+
+    return load_e5_encoder()[1], FastTokenizer(verified_tokenizer_path())
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(TEXT, st.one_of(st.none(), TEXT), st.sampled_from(["<s>", "</s>", "<pad>", "<mask>", "<unk>", "query: ", ""]))
+def test_the_tokenizers_only_path_reads_any_text_as_transformers_does(real_tokenizers, text, context, special):
+    """The ONNX path tokenizes without transformers; on any text, special-token look-alikes
+    included, the model must get the ids training gave it."""
+    from model.features import InputSettings, encode_sentence
+
+    reference, fast = real_tokenizers
+    settings_ = InputSettings(max_length=64, context_max_tokens=16)
+    sentence = special + text
+    assert encode_sentence(fast, sentence, context, settings_) == encode_sentence(reference, sentence, context, settings_)

@@ -213,7 +213,7 @@ def _print_rows(rows: list[dict]) -> None:
 
 @app.command()
 def classify(
-    inputs: Annotated[list[Path], typer.Argument(help=".txt or .html articles, or JSONL of articles/sentences")],
+    inputs: Annotated[list[Path], typer.Argument(help=".txt or .html articles, JSONL of articles/sentences, or folders of them")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="JSONL to write; without it, a table")] = None,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="model folder")] = None,
     sentences: Annotated[bool, typer.Option("--sentences", help="each JSONL row is one sentence")] = False,
@@ -228,14 +228,21 @@ def classify(
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
     from framing.classify import classify_article_rows, classify_sentence_rows
-    from framing.inputs import BadRow, input_order, iter_input_items, precheck
+    from framing.inputs import BadRow, expand_inputs, input_order, iter_input_items, precheck
     from framing.outputs import write_jsonl_atomic
     from framing.stream import classify_to_file
 
     unit = "sentence rows" if sentences else "articles"
     try:
         for path in inputs:
-            precheck(path)
+            if not path.is_dir():
+                # Fail early on files named explicitly; a bad file found in a folder of many is
+                # an error row, as one bad article in a list is.
+                precheck(path)
+        inputs, passed_over = expand_inputs(inputs)
+        if passed_over:
+            note = f"{passed_over} files in the input folders are not .jsonl, .txt or .html: not read"
+            err_console.print(note, highlight=False)
         if use_ray:
             if output is None:
                 _fail("--ray writes a file: give -o OUT")

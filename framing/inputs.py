@@ -30,6 +30,29 @@ class BadRow:
         return {"file": self.source, "line": self.line, "error": self.reason}
 
 
+#: What `framing classify` reads: JSONL of rows, or one article per .txt or saved .html page.
+INPUT_SUFFIXES = (".jsonl", ".txt", ".html", ".htm")
+
+
+def expand_inputs(paths: list[Path]) -> tuple[list[Path], int]:
+    """Folders become the .jsonl, .txt and .html files anywhere below them, in sorted path order
+    (so that running the command again finds the same list, and resumes); files stay as given.
+    Also returns how many files below the folders were passed over for another suffix."""
+    expanded: list[Path] = []
+    passed_over = 0
+    for path in paths:
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        found = [p for p in files if p.suffix.lower() in INPUT_SUFFIXES]
+        if not found:
+            raise InputError(f"{path}: folder holds no .jsonl, .txt or .html files")
+        expanded += found
+        passed_over += len(files) - len(found)
+    return expanded, passed_over
+
+
 def input_order(inputs: list[Path]) -> Callable[[BadRow], tuple[int, int]]:
     """Sort key for bad rows: the order in which the inputs were given, then the line (not the
     file names' alphabetical order)."""

@@ -23,7 +23,7 @@ def _files(tmp_path):
 
 FATAL = [
     (["classify", "{tmp}/nope.txt"], "nope.txt: file not found"),
-    (["classify", "{tmp}/folder"], "folder: not a file"),
+    (["classify", "{tmp}/folder"], "folder: folder holds no .jsonl, .txt or .html files"),
     (["classify", "{tmp}/binary.jsonl"], "binary.jsonl: binary file, expected JSONL"),
     (["classify", "{tmp}/empty.jsonl"], "empty.jsonl: empty file, nothing to classify"),
     (["classify", "{tmp}/ok.txt", "--model", "{tmp}/nomodel"], "nomodel: model folder not found"),

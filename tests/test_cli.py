@@ -55,6 +55,26 @@ def test_classify_jsonl_articles_keeps_fields_and_order(tiny_run, tmp_path):
         assert g["label"] in LABELS and set(g["scores"]) == set(LABELS)
 
 
+def test_classify_reads_a_folder_of_articles_in_sorted_order(tiny_run, tmp_path):
+    archive = tmp_path / "archive"
+    (archive / "2025" / "march").mkdir(parents=True)
+    (archive / "b.txt").write_text("The army said the road was closed.", encoding="utf-8")
+    (archive / "a-empty.txt").write_text("   \n", encoding="utf-8")  # one bad article among many: an error row
+    (archive / "notes.md").write_text("# not an article", encoding="utf-8")
+    (archive / "2025" / "march" / "day.jsonl").write_text(
+        json.dumps({"id": "m1", "text": "Analysts said the deal may not hold."}) + "\n", encoding="utf-8"
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("classify", archive, "--model", tiny_run, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["article"] for line in out.read_text(encoding="utf-8").splitlines()] == ["m1", "b"]
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert [(e["file"], e["error"]) for e in errors] == [(str(archive / "a-empty.txt"), "no text to classify")]
+    output = " ".join(result.output.split())
+    assert "1 files in the input folders are not .jsonl, .txt or .html: not read" in output
+    assert "3 input articles: 2 classified" in output
+
+
 def test_classify_sentences_accounts_for_every_row(tiny_run, tmp_path):
     source = tmp_path / "sentences.jsonl"
     lines = [

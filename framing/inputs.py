@@ -44,7 +44,10 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], int]:
         if not path.is_dir():
             expanded.append(path)
             continue
-        files = sorted(p for p in path.rglob("*") if p.is_file())
+        try:
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+        except OSError as exc:
+            raise InputError(f"{exc.filename or path}: cannot read folder ({exc.strerror})") from None
         found = [p for p in files if p.suffix.lower() in INPUT_SUFFIXES]
         if not found:
             raise InputError(f"{path}: folder holds no .jsonl, .txt or .html files")

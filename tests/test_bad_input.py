@@ -95,3 +95,18 @@ def test_unusual_but_valid_text_is_classified(tiny_run, tmp_path, text, expected
         assert text[row["start"] : row["end"]] == row["text"]
     if text.startswith("Le gouvernement"):
         assert rows[0]["lang"] == "fr"
+
+
+def test_a_folder_that_cannot_be_listed_is_a_one_line_error(tiny_run, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    (tmp_path / "archive").mkdir()
+
+    def unreadable(self, pattern):
+        raise OSError(5, "Input/output error", str(self))
+
+    monkeypatch.setattr(Path, "rglob", unreadable)
+    result = runner.invoke(app, ["classify", str(tmp_path / "archive"), "--model", str(tiny_run)])
+    assert result.exit_code == 2
+    assert "archive: cannot read folder (Input/output error)" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -216,7 +216,8 @@ class FramingClassifier:
             try:
                 from model.onnx_backend import OnnxLogits
 
-                onnx = OnnxLogits.from_folder(folder, precision="fp32" if backend == "onnx-fp32" else "int8")
+                precision = "fp32" if backend == "onnx-fp32" else "int8"
+                onnx = OnnxLogits.from_folder(folder, precision=precision, checked=True)
             except Exception as exc:  # any failure of the optional fast path must leave the torch path usable
                 if backend != "auto" or isinstance(exc, ModelFolderError):
                     raise

@@ -129,7 +129,8 @@ def encode_sentence(tokenizer, sentence: str, context: str | None, settings: Inp
 
 
 def pad_batch_numpy(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, np.ndarray]:
-    """Dynamic padding to the longest row, right-padded, as numpy arrays (`modeling.pad_batch` in torch)."""
+    """Dynamic padding to the longest row, right-padded, as int64 numpy arrays (the ONNX inputs;
+    `modeling.pad_batch` wraps them as torch tensors)."""
     width = max(len(f["input_ids"]) for f in features)
     batch = {}
     for key, fill in (("input_ids", pad_id), ("token_type_ids", 0), ("attention_mask", 0)):

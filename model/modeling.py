@@ -13,16 +13,14 @@ from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from model.features import InputSettings
+from model.features import InputSettings, pad_batch_numpy
 from model.labels import ID2LABEL, LABEL2ID, LABELS
 
 
 def pad_batch(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Dynamic padding to the longest row of the batch."""
-    width = max(len(f["input_ids"]) for f in features)
-    batch: dict[str, torch.Tensor] = {}
-    for key, fill in (("input_ids", pad_id), ("token_type_ids", 0), ("attention_mask", 0)):
-        batch[key] = torch.tensor([f[key] + [fill] * (width - len(f[key])) for f in features], dtype=torch.long)
+    """Dynamic padding to the longest row of the batch: `pad_batch_numpy` as torch tensors, plus
+    the labels when training."""
+    batch = {key: torch.from_numpy(values) for key, values in pad_batch_numpy(features, pad_id).items()}
     if "labels" in features[0]:
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
     return batch

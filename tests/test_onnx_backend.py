@@ -163,15 +163,24 @@ def test_refuses_folder_without_safetensors(tiny_run, tmp_path):
 
 
 def test_numpy_padding_equals_torch_padding():
+    import torch
+
     features = [
         {"input_ids": [0, 5, 2, 7, 2], "token_type_ids": [0, 0, 0, 1, 1], "attention_mask": [1] * 5},
         {"input_ids": [0, 2], "token_type_ids": [0, 0], "attention_mask": [1, 1]},
     ]
-    expected = pad_batch(features, 1)
+    expected = {
+        "input_ids": [[0, 5, 2, 7, 2], [0, 2, 1, 1, 1]],
+        "token_type_ids": [[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]],
+        "attention_mask": [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]],
+    }
     got = pad_batch_numpy(features, 1)
-    assert set(got) == set(expected)
-    for key, value in got.items():
-        np.testing.assert_array_equal(value, expected[key].numpy())
+    tensors = pad_batch([{**f, "labels": i} for i, f in enumerate(features)], 1)
+    assert set(got) == set(expected) and set(tensors) == {*expected, "labels"}
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], np.array(value, dtype=np.int64))
+        assert tensors[key].dtype == torch.long and tensors[key].tolist() == value
+    assert tensors["labels"].tolist() == [0, 1]
 
 
 def test_rows_run_concurrently_keep_their_order(tiny_run, batches, cache):

@@ -77,15 +77,14 @@ def classify_to_file(
     errors_path: Path | None = None,
     batch_size: int = 32,
     chunk_sentences: int = CHUNK_SENTENCES,
-    on_sentences: Callable[[int], None] | None = None,
     stop_after_chunks: int | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> StreamSummary:
     """Classify `inputs` into `output` (JSONL), resuming an interrupted run of the same command.
 
-    `on_sentences` is called with the number of sentences of each model batch; `on_rows` with
-    the number of input rows each checkpointed chunk accounted for (classified or in errors),
-    and first, on a resumed run, with the rows an earlier run already accounted for.
+    `on_rows` is called with the number of input rows each checkpointed chunk accounted for
+    (classified or in errors), and first, on a resumed run, with the rows an earlier run
+    already accounted for.
 
     `stop_after_chunks` ends the run early, as a crash would, leaving the partial files; it
     exists so that tests can interrupt a run at a known point.
@@ -121,7 +120,7 @@ def classify_to_file(
         def flush() -> bool:
             nonlocal n_sentences, chunks_done
             rows, failed, checkpoint.context = classify_chunk(
-                classifier, chunk, sentences_mode, checkpoint.context, batch_size, on_sentences
+                classifier, chunk, sentences_mode, checkpoint.context, batch_size, None
             )
             bad = sorted(chunk_errors + failed, key=order)
             if rows:

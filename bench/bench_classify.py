@@ -86,7 +86,7 @@ class TimedRunner:
     """Wraps `OnnxLogits`: seconds in the model, and tokens computed, over the calls since the last `stats`."""
 
     def __init__(self, runner, row_by_row: bool) -> None:
-        from model.onnx_backend import OnnxLogits
+        from framing.model.onnx_backend import OnnxLogits
 
         self.runner = runner if runner.row_by_row == row_by_row else OnnxLogits(runner.path, row_by_row=row_by_row)
         self.path, self.row_by_row = runner.path, row_by_row
@@ -123,11 +123,10 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
     stats: dict = {}
 
     if path in BASELINE_BATCHES:
+        from framing.model.classifier import FramingClassifier
+        from framing.model.labels import LABEL2ID
         from transformers import pipeline
         from transformers.utils import logging as transformers_logging
-
-        from model.classifier import FramingClassifier
-        from model.labels import LABEL2ID
 
         # The same fine-tuned weights (an adapter is merged into its base), run the way the
         # transformers docs show: a text-classification pipeline, batches in input order. The
@@ -153,7 +152,7 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
             return np.array([LABEL2ID[out["label"]] for out in outputs])
 
     else:
-        from model.classifier import FramingClassifier
+        from framing.model.classifier import FramingClassifier
 
         backend = {"torch_sorted": "torch", "onnx_fp32": "onnx-fp32"}.get(path, "onnx")
         classifier = FramingClassifier.from_pretrained(model_dir, backend=backend)
@@ -163,8 +162,7 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
             classifier.onnx = TimedRunner(classifier.onnx, row_by_row=path != "onnx_int8_batched")
             if path == "onnx_int8_rows_in_turn":
                 import onnxruntime as ort
-
-                from model.onnx_backend import session_options
+                from framing.model.onnx_backend import session_options
 
                 runner = classifier.onnx.runner
                 runner.threads = 1  # rows in turn, each on a session with all cores as intra-op threads
@@ -218,7 +216,7 @@ def find_data(explicit: Path | None) -> Path:
 
 
 def prepare_input(data: Path, sentences: int, folder: Path) -> tuple[Path, list[dict]]:
-    from training.data import load_corpus, with_context
+    from framing.training.data import load_corpus, with_context
 
     rows = load_corpus(data)
     repeated = (rows * (sentences // len(rows) + 1))[:sentences]
@@ -245,7 +243,7 @@ def convert_once(model: Path, precision: str) -> dict:
     """Convert (or find cached) in a separate process, so start-up timings see a warm cache."""
     code = (
         "import json, sys, time\n"
-        "from model.onnx_backend import OnnxLogits\n"
+        "from framing.model.onnx_backend import OnnxLogits\n"
         "t = time.perf_counter(); runner = OnnxLogits.from_folder(sys.argv[1], precision=sys.argv[2])\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'file': str(runner.path), 'bytes': runner.path.stat().st_size}))\n"
     )
@@ -291,8 +289,8 @@ def main() -> None:
         worker(args.worker, args.model, args.input, args.result)
         return
 
-    from model.labels import LABELS
-    from training.evaluate import macro_f1
+    from framing.model.labels import LABELS
+    from framing.training.evaluate import macro_f1
 
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     unknown = set(paths) - set(PATHS)

@@ -17,11 +17,10 @@ import random
 from pathlib import Path
 
 import torch
-
-from model import FramingClassifier
-from model.features import clean_for_model
-from model.labels import LABEL2ID
-from model.modeling import pad_batch
+from framing.model import FramingClassifier
+from framing.model.features import clean_for_model
+from framing.model.labels import LABEL2ID
+from framing.model.modeling import pad_batch
 
 
 def _features(classifier: FramingClassifier, sentence: str, head_only: bool) -> dict:

@@ -42,9 +42,8 @@ def best_seconds(run: Callable[[], object], budget: float = 1.0) -> float:
 
 def _ort_session(op: str, m: int, k: int, n: int, threads: int):
     import onnxruntime as ort
+    from framing.model.onnx_backend import session_options
     from onnx import TensorProto, helper, numpy_helper
-
-    from model.onnx_backend import session_options
 
     rng = np.random.default_rng(0)
     if op == "MatMul":
@@ -123,7 +122,7 @@ def blas_info() -> str:
 
 
 def main() -> None:
-    from model.onnx_backend import physical_cores
+    from framing.model.onnx_backend import physical_cores
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=32 * 57, help="activation rows per batch (batch x padded length)")

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from model.labels import LABELS
-from training.evaluate import expected_calibration_error
+from framing.model.labels import LABELS
+from framing.training.evaluate import expected_calibration_error
 
 
 def bins(confidence: np.ndarray, correct: np.ndarray, n: int = 10) -> list[tuple[float, float, float, int]]:

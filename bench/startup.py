@@ -37,7 +37,7 @@ def mark(step):
     marks[step] = time.time() - spawned
     with open("/proc/self/status", encoding="ascii") as status:
         rss[step] = next(int(l.split()[1]) // 1024 for l in status if l.startswith("VmRSS:"))
-from model import FramingClassifier
+from framing.model import FramingClassifier
 mark("imported")
 classifier = FramingClassifier.from_pretrained(sys.argv[1])
 mark("loaded")
@@ -82,7 +82,7 @@ def main() -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from model import FramingClassifier; FramingClassifier.from_pretrained(sys.argv[1])",
+            "import sys; from framing.model import FramingClassifier; FramingClassifier.from_pretrained(sys.argv[1])",
             str(args.model),
         ],
         cwd=ROOT,

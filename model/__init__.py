@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from model.labels import DEFINITIONS, LABELS
+from framing.model.labels import DEFINITIONS, LABELS
 
 if TYPE_CHECKING:
-    from model.classifier import ClassifiedSentence, FramingClassifier, ModelFolderError, Prediction
+    from framing.model.classifier import ClassifiedSentence, FramingClassifier, ModelFolderError, Prediction
 
 __all__ = ["DEFINITIONS", "LABELS", "ClassifiedSentence", "FramingClassifier", "ModelFolderError", "Prediction"]
 
 
 def __getattr__(name: str):
     if name in ("ClassifiedSentence", "FramingClassifier", "ModelFolderError", "Prediction"):
-        from model import classifier
+        from framing.model import classifier
 
         return getattr(classifier, name)
     raise AttributeError(f"module 'model' has no attribute {name!r}")

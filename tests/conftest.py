@@ -28,10 +28,9 @@ CHROMIUM_ARGS = [
 
 def build_tiny_tokenizer(texts: list[str]):
     """A word-level tokenizer over the words of `texts` (plus the e5 prefix)."""
+    from framing.model.packaged_e5 import E5_SPECIAL_TOKENS
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
-
-    from model.packaged_e5 import E5_SPECIAL_TOKENS
 
     words = sorted({w for t in [*texts, "query:"] for w in re.findall(r"\w+|[^\w\s]", t)})
     vocab = {token: i for i, token in enumerate(SPECIALS + words)}
@@ -81,8 +80,8 @@ def tiny_config_dict(base: Path, **training) -> dict:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_base, tmp_path_factory) -> Path:
     """A run folder trained for a few steps on the tiny corpus."""
-    from training.config import parse_config
-    from training.trainer import train
+    from framing.training.config import parse_config
+    from framing.training.trainer import train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     train(parse_config(tiny_config_dict(tiny_base)), out, progress=False, log=lambda _: None)
@@ -98,7 +97,7 @@ def tiny_config_file(tiny_base, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_classifier(tiny_run):
-    from model import FramingClassifier
+    from framing.model import FramingClassifier
 
     return FramingClassifier.from_pretrained(tiny_run)
 

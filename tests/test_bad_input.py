@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from framing.cli import app
+from framing.cli.app import app
 
 runner = CliRunner()
 

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from training.baselines import cue_word_label, tfidf_logreg
-from training.data import load_corpus
+from framing.training.baselines import cue_word_label, tfidf_logreg
+from framing.training.data import load_corpus
 
 from .conftest import TINY_CORPUS
 

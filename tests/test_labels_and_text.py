@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
-
-from model.labels import DEFINITIONS, ID2LABEL, LABEL2ID, LABELS
-from model.langid import detect_language
-from model.segment import segment
+from framing.model.labels import DEFINITIONS, ID2LABEL, LABEL2ID, LABELS
+from framing.model.langid import detect_language
+from framing.model.segment import segment
 
 
 def test_label_schema_is_derived_from_one_tuple():

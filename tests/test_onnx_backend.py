@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from model.classifier import ModelFolderError
-from model.features import InputSettings, encode_sentence, pad_batch_numpy
-from model.modeling import E5ForFramingClassification, pad_batch
-from model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
-from training.data import with_context
+from framing.model.classifier import ModelFolderError
+from framing.model.features import InputSettings, encode_sentence, pad_batch_numpy
+from framing.model.modeling import E5ForFramingClassification, pad_batch
+from framing.model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
+from framing.training.data import with_context
 
 from .conftest import TINY_CORPUS
 
@@ -96,7 +95,7 @@ def test_cache_is_reused_without_reexport(tiny_run, cache, monkeypatch):
     def no_export(*_args, **_kwargs):
         raise AssertionError("the cached model was exported again")
 
-    monkeypatch.setattr("model.onnx_backend.export_onnx", no_export)
+    monkeypatch.setattr("framing.model.onnx_backend.export_onnx", no_export)
     second = OnnxLogits.from_folder(tiny_run, cache_dir=cache)
     assert second.path == first and first.stat().st_mtime_ns == stamp
     assert first.parent.name == model_key(tiny_run)[:32]
@@ -118,7 +117,7 @@ def test_changed_weights_or_temperature(tiny_run, tmp_path):
 
 
 def test_recorded_checksums_give_the_same_key(tiny_run):
-    from model.classifier import folder_checksums
+    from framing.model.classifier import folder_checksums
 
     assert model_key(tiny_run, folder_checksums(tiny_run)) == model_key(tiny_run)
 
@@ -141,7 +140,7 @@ def test_failed_conversion_leaves_no_cache_entry(tiny_run, tmp_path, monkeypatch
     def broken(_path):
         raise RuntimeError("quantiser crashed")
 
-    monkeypatch.setattr("model.onnx_backend.quantize", broken)
+    monkeypatch.setattr("framing.model.onnx_backend.quantize", broken)
     with pytest.raises(RuntimeError, match="quantiser crashed"):
         OnnxLogits.from_folder(tiny_run, cache_dir=tmp_path)
     assert [p.name for p in tmp_path.rglob("*")] == []

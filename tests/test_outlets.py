@@ -13,9 +13,11 @@ import json
 import numpy as np
 import pytest
 import typer
+from framing.model.labels import LABELS
 from typer.testing import CliRunner
 
-from framing.outlets import (
+from framing.cli.outlets import outlets
+from framing.outlets.analysis import (
     Article,
     OutletsInputError,
     OutletsSettings,
@@ -26,8 +28,6 @@ from framing.outlets import (
     read_sentences,
     sourcing_index,
 )
-from framing.outlets_cli import outlets
-from model.labels import LABELS
 
 BASE = np.array([0.40, 0.15, 0.30, 0.15])  # attributed, analyst, unattributed, other
 UNSOURCED_HEAVY = np.array([0.20, 0.10, 0.55, 0.15])

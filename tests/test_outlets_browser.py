@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framing.outlets import OutletsSettings, analyse, load_articles
-from framing.outlets_report import write_report
+from framing.outlets.analysis import OutletsSettings, analyse, load_articles
+from framing.outlets.report import write_report
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS
 from .test_outlets import realistic_rows, write_jsonl

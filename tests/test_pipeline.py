@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
-from model import FramingClassifier, ModelFolderError
-from model.features import InputSettings, encode_sentence
-from model.labels import LABELS
+from framing.model import FramingClassifier, ModelFolderError
+from framing.model.features import InputSettings, encode_sentence
+from framing.model.labels import LABELS
 
 
 def test_run_folder_is_a_plain_hugging_face_model(tiny_run):
@@ -114,8 +113,8 @@ def test_model_folders_are_checked_before_use(tiny_run, tmp_path, problem):
 
 
 def test_lora_run_ships_a_small_adapter_that_reloads_to_the_same_predictions(tiny_base, tmp_path):
-    from training.config import parse_config
-    from training.trainer import train
+    from framing.training.config import parse_config
+    from framing.training.trainer import train
 
     from .conftest import tiny_config_dict
 

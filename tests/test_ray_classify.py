@@ -17,8 +17,8 @@ def local_ray():
 
 
 def test_ray_matches_the_local_path_row_for_row(local_ray, tiny_run, tmp_path):
-    from framing.ray_classify import classify_with_ray
-    from framing.stream import classify_to_file
+    from framing.batch.ray_runner import classify_with_ray
+    from framing.batch.stream import classify_to_file
 
     source = tmp_path / "articles.jsonl"
     lines = [
@@ -29,7 +29,7 @@ def test_ray_matches_the_local_path_row_for_row(local_ray, tiny_run, tmp_path):
     lines.insert(8, json.dumps({"id": "empty", "text": "   "}))
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    from model import FramingClassifier
+    from framing.model import FramingClassifier
 
     local = classify_to_file(FramingClassifier.from_pretrained(tiny_run), [source], tmp_path / "local.jsonl")
     rows_in, rows_out, failed = classify_with_ray(tiny_run, [source], tmp_path / "ray.jsonl", chunk_rows=4)
@@ -45,7 +45,7 @@ def test_ray_matches_the_local_path_row_for_row(local_ray, tiny_run, tmp_path):
 def test_the_command_runs_on_ray(local_ray, tiny_run, tmp_path):
     from typer.testing import CliRunner
 
-    from framing.cli import app
+    from framing.cli.app import app
 
     source = tmp_path / "s.jsonl"
     source.write_text("".join(json.dumps({"id": f"s{i}", "text": f"The army said {i}."}) + "\n" for i in range(5)))
@@ -82,8 +82,8 @@ def _mixed_inputs(folder):
 
 
 def test_planned_chunks_hold_exactly_the_good_rows(tmp_path):
-    from framing.inputs import BadRow, iter_input_items
-    from framing.ray_classify import plan_chunks, read_chunk
+    from framing.batch.inputs import BadRow, iter_input_items
+    from framing.batch.ray_runner import plan_chunks, read_chunk
 
     inputs = _mixed_inputs(tmp_path)
     expected = [item for _, item in iter_input_items(inputs) if not isinstance(item, BadRow)]
@@ -98,7 +98,7 @@ def test_planned_chunks_hold_exactly_the_good_rows(tmp_path):
 
 
 def test_a_changed_file_fails_instead_of_classifying_other_rows(tmp_path):
-    from framing.ray_classify import plan_chunks, read_chunk
+    from framing.batch.ray_runner import plan_chunks, read_chunk
 
     source = tmp_path / "s.jsonl"
     source.write_text("".join(json.dumps({"id": f"s{i}", "text": f"Row {i}."}) + "\n" for i in range(6)))
@@ -112,7 +112,7 @@ def test_the_driver_sends_ray_where_rows_are_not_the_rows(local_ray, tiny_run, t
     """Driver memory (and the object store) must not grow with the input: what goes to Ray is
     one small descriptor per chunk (with one sentence of context in sentence mode), whatever
     the number of rows."""
-    from framing.ray_classify import classify_with_ray
+    from framing.batch.ray_runner import classify_with_ray
 
     sent: list[list] = []
     real = ray.data.from_items
@@ -139,9 +139,10 @@ def test_bad_lines_and_duplicates_inside_chunks_match_the_local_path(
     chunk and in chunks of 2, where each chunk's first sentence must still read the sentence
     before it, as it does locally; and the inputs given in reverse alphabetical order, which
     the errors file must keep."""
-    from framing.ray_classify import classify_with_ray
-    from framing.stream import classify_to_file
-    from model import FramingClassifier
+    from framing.model import FramingClassifier
+
+    from framing.batch.ray_runner import classify_with_ray
+    from framing.batch.stream import classify_to_file
 
     inputs = _mixed_inputs(tmp_path)[:: -1 if reverse else 1]
     local = classify_to_file(FramingClassifier.from_pretrained(tiny_run), inputs, tmp_path / "local.jsonl", sentences_mode)

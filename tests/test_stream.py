@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+from framing.model import FramingClassifier
 
-from framing.stream import classify_to_file
-from model import FramingClassifier
+from framing.batch.stream import classify_to_file
 
 
 def write_sentences(path, n: int, bad_every: int = 0) -> None:
@@ -66,7 +66,7 @@ def test_progress_counts_every_input_row_once_across_a_resume(classifier, tmp_pa
 
 
 def test_the_progress_total_counts_lines_and_documents(tmp_path):
-    from framing.inputs import count_input_rows
+    from framing.batch.inputs import count_input_rows
 
     jsonl, text = tmp_path / "a.jsonl", tmp_path / "b.txt"
     jsonl.write_bytes(b'{"text": "one"}\n{"text": "two"}\n{"text": "three, no newline"}')
@@ -121,7 +121,7 @@ def test_killing_the_command_midway_and_running_it_again_loses_nothing(tiny_run,
     command = [
         sys.executable,
         "-m",
-        "framing.cli",
+        "framing.cli.app",
         "classify",
         str(source),
         "--sentences",

@@ -4,11 +4,10 @@ offsets always map back to the input, and the sentences cover the text."""
 from __future__ import annotations
 
 import pytest
+from framing.model.langid import detect_language
+from framing.model.segment import segment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from model.langid import detect_language
-from model.segment import segment
 
 NEWSY = st.sampled_from(
     [
@@ -82,7 +81,7 @@ def test_a_long_article_without_full_stops_is_segmented_quickly():
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(TEXT)
 def test_classification_of_random_text_never_crashes(tiny_classifier, text):
-    from model.labels import LABELS
+    from framing.model.labels import LABELS
 
     for s in tiny_classifier.classify_article(text):
         assert s.label in LABELS and abs(sum(s.scores.values()) - 1) < 1e-4
@@ -91,8 +90,8 @@ def test_classification_of_random_text_never_crashes(tiny_classifier, text):
 
 @pytest.fixture(scope="module")
 def real_tokenizers():
-    from model.features import FastTokenizer
-    from model.packaged_e5 import load_e5_encoder, verified_tokenizer_path
+    from framing.model.features import FastTokenizer
+    from framing.model.packaged_e5 import load_e5_encoder, verified_tokenizer_path
 
     return load_e5_encoder()[1], FastTokenizer(verified_tokenizer_path())
 
@@ -103,7 +102,7 @@ def real_tokenizers():
 def test_the_tokenizers_only_path_reads_any_text_as_transformers_does(real_tokenizers, text, context, special):
     """The ONNX path tokenizes without transformers; on any text, special-token look-alikes
     included, the model must get the ids training gave it."""
-    from model.features import InputSettings, encode_sentence
+    from framing.model.features import InputSettings, encode_sentence
 
     reference, fast = real_tokenizers
     settings_ = InputSettings(max_length=64, context_max_tokens=16)

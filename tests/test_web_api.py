@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from framing.model.labels import LABELS
 
-from framing.web import STATIC_DIR, create_app, source_spans
-from model.labels import LABELS
+from framing.web.app import STATIC_DIR, create_app, source_spans
 
 from .conftest import TINY_CORPUS
 
@@ -22,7 +22,7 @@ ARTICLE = "Middle East\nThe ministry said 40 tankers arrived. He added more woul
 
 @pytest.fixture(scope="module")
 def classifier(tiny_run):
-    from model.classifier import FramingClassifier
+    from framing.model.classifier import FramingClassifier
 
     return FramingClassifier.from_pretrained(tiny_run)
 
@@ -218,7 +218,7 @@ def test_uploads_touch_only_a_temporary_folder(client, tmp_path, monkeypatch):
 
 
 def test_model_loads_once_from_a_path(tiny_run, monkeypatch):
-    from model.classifier import FramingClassifier
+    from framing.model.classifier import FramingClassifier
 
     loads = []
     original = FramingClassifier.from_pretrained.__func__
@@ -290,9 +290,9 @@ def test_source_spans_merge_and_ignore_case():
 
 @pytest.fixture()
 def outlets_module():
-    import framing.outlets_report
+    import framing.outlets.report
 
-    return framing.outlets_report
+    return framing.outlets.report
 
 
 def classified_rows() -> list[dict]:
@@ -366,7 +366,7 @@ def test_outlets_bad_settings_get_400(client, outlets_module):
 def serve_app():
     import typer
 
-    from framing.serve_cli import serve
+    from framing.cli.serve import serve
 
     app = typer.Typer()
     app.command()(serve)

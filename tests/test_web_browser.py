@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from model.labels import LABELS
+from framing.model.labels import LABELS
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -80,7 +79,7 @@ def classify_pasted(page, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def base_url(tiny_run):
-    from framing.web import create_app
+    from framing.web.app import create_app
 
     with running_server(create_app(tiny_run)) as url:
         yield url
@@ -105,7 +104,7 @@ def page(base_url):
 
 
 def test_english_article_is_tinted_with_probabilities_and_shares(page, tmp_path):
-    from model.segment import segment
+    from framing.model.segment import segment
 
     text = (EXAMPLES / "article_en.txt").read_text(encoding="utf-8")
     classify_pasted(page, text)
@@ -227,7 +226,7 @@ def main() -> None:
     """Screenshots of the page with a real model, for the README and docs/web.md."""
     import argparse
 
-    from framing.web import create_app
+    from framing.web.app import create_app
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--model", required=True, type=Path)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from framing.outputs import write_jsonl_atomic
-from training.corpus_checks import cross_split_duplicates
-from training.data import load_corpus, split_by_article
+from framing.training.corpus_checks import cross_split_duplicates
+from framing.training.data import load_corpus, split_by_article
+
+from framing.files import write_jsonl_atomic
 
 FIELD_ORDER = ("id", "article", "outlet", "lang", "topic", "region", "date", "text", "label", "source", "source_type")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from model.labels import LABELS
+from framing.model.labels import LABELS
 
 
 def corpus_counts(per_split: dict[str, list[dict]]) -> dict:

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
+from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
 
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "article", "outlet", "lang", "text", "label")
 OPTIONAL_FIELDS: tuple[str, ...] = ("source", "source_type", "topic", "region", "date", "split")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from framing.model.labels import LABELS
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-
-from model.labels import LABELS
 
 
 def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:

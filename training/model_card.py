@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.labels import DEFINITIONS, LABELS
-from training.config import Config
+from framing.model.labels import DEFINITIONS, LABELS
+from framing.training.config import Config
 
 
 def _metrics_table(report: dict) -> list[str]:

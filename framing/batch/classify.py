@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from framing.inputs import BadRow, InputRow
-from model.classifier import FramingClassifier
-from model.langid import detect_language, is_supported
-from model.segment import segment
+from framing.batch.inputs import BadRow, InputRow
+from framing.model.classifier import FramingClassifier
+from framing.model.langid import detect_language, is_supported
+from framing.model.segment import segment
 
 #: Sentences classified per model call; larger batches sort better by length.
 CHUNK_SENTENCES = 512

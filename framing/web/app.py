@@ -1,7 +1,7 @@
 """`framing serve`: a local web page and JSON API to read articles by their framing.
 
 The page is for editors who never open a terminal, so everything a browser needs is served from
-`framing/web_static/`; nothing is loaded from the network, and a Content-Security-Policy header
+`framing/web/static/`; nothing is loaded from the network, and a Content-Security-Policy header
 makes the browser enforce that. The server never fetches a URL and writes uploads only into a
 temporary folder that is removed when the request ends.
 """
@@ -24,11 +24,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from framing.classify import classify_article_rows, classify_sentence_rows
-from framing.inputs import BadRow, InputError, InputRow, iter_jsonl, read_document
-from model.labels import DEFINITIONS, LABELS
+from framing.batch.classify import classify_article_rows, classify_sentence_rows
+from framing.batch.inputs import BadRow, InputError, InputRow, iter_jsonl, read_document
+from framing.model.labels import DEFINITIONS, LABELS
 
-STATIC_DIR = Path(__file__).parent / "web_static"
+STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 #: Multipart framing around an upload (boundaries, headers, the other form fields).
 _FORM_OVERHEAD = 64 * 1024
@@ -514,7 +514,7 @@ def _outlet_settings(form_values: dict[str, str]) -> dict[str, Any]:
 
 def outlet_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """`framing outlets`' analysis of an uploaded classified JSONL file, as JSON-ready data."""
-    from framing.outlets import OutletsInputError, OutletsSettings, analyse, load_articles
+    from framing.outlets.analysis import OutletsInputError, OutletsSettings, analyse, load_articles
 
     with _uploaded_file(data, name) as path:
         try:
@@ -540,7 +540,7 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
     a folder is loaded here, once, before the server accepts requests."""
     model_path: str | None = None
     if isinstance(classifier_or_path, str | Path):
-        from model.classifier import FramingClassifier
+        from framing.model.classifier import FramingClassifier
 
         model_path = str(classifier_or_path)
         classifier = FramingClassifier.from_pretrained(classifier_or_path)
@@ -652,7 +652,7 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
         except HTTPException as exc:
             # A plain form post lands here, so the answer is a page, not JSON.
             return HTMLResponse(_error_page(str(exc.detail)), status_code=exc.status_code)
-        from framing.outlets_report import render_html
+        from framing.outlets.report import render_html
 
         html = render_html(report, report["inputs"])
         headers = {"Content-Security-Policy": _REPORT_CSP}

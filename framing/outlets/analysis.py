@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from framing.inputs import InputError, read_text
-from model.labels import LABELS, SOURCE_TYPES
+from framing.batch.inputs import InputError, read_text
+from framing.model.labels import LABELS, SOURCE_TYPES
 
 #: Labels whose sentences name a source; the sourcing index counts them against UNSOURCED.
 SOURCED: tuple[str, ...] = ("attributed_fact", "analyst_claim")

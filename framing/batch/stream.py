@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from framing.classify import CHUNK_SENTENCES, classify_chunk, estimated_sentences
-from framing.inputs import BadRow, InputRow, input_order, iter_input_items
-from model.classifier import FramingClassifier
+from framing.batch.classify import CHUNK_SENTENCES, classify_chunk, estimated_sentences
+from framing.batch.inputs import BadRow, InputRow, input_order, iter_input_items
+from framing.model.classifier import FramingClassifier
 
 PROGRESS_VERSION = 1
 

@@ -21,8 +21,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from framing.outlets_cli import outlets
-from framing.serve_cli import serve
+from framing.cli.outlets import outlets
+from framing.cli.serve import serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label news sentences by how they are sourced.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Inspect a labelled corpus.")
@@ -42,12 +42,12 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _user_errors():
-    from framing.inputs import InputError
-    from framing.outlets import OutletsInputError
-    from model.classifier import ModelFolderError
-    from model.packaged_e5 import PackagedModelError
-    from training.config import ConfigError
-    from training.data import CorpusError
+    from framing.batch.inputs import InputError
+    from framing.model.classifier import ModelFolderError
+    from framing.model.packaged_e5 import PackagedModelError
+    from framing.outlets.analysis import OutletsInputError
+    from framing.training.config import ConfigError
+    from framing.training.data import CorpusError
 
     return (InputError, OutletsInputError, ModelFolderError, PackagedModelError, ConfigError, CorpusError)
 
@@ -57,7 +57,7 @@ def _resolve_model(model: Path | None) -> Path:
         return model
     if os.environ.get(DEFAULT_MODEL_ENV):
         return Path(os.environ[DEFAULT_MODEL_ENV])
-    from model.default_model import default_model_dir
+    from framing.model.default_model import default_model_dir
 
     found = default_model_dir()
     if found is None:
@@ -79,7 +79,7 @@ def _quiet_transformers() -> None:
 
 
 def _load_classifier(model: Path | None, backend: str = "auto"):
-    from model.classifier import FramingClassifier
+    from framing.model.classifier import FramingClassifier
 
     path = _resolve_model(model)
     _quiet_transformers()
@@ -103,7 +103,7 @@ def _count_in_background(progress: Progress, task: TaskID, inputs: list[Path]) -
     """Give the bar its total (and so a time remaining) once the input lines are counted: a
     large archive takes a while to count (0.5 s per GB from the page cache, longer from disk),
     and classifying starts meanwhile."""
-    from framing.inputs import count_input_rows
+    from framing.batch.inputs import count_input_rows
 
     def count() -> None:
         try:
@@ -122,9 +122,9 @@ def train(
 ) -> None:
     """Fine-tune a classifier from a config; writes a run folder."""
     try:
-        from training.config import load_config
-        from training.evaluate import render_report
-        from training.trainer import train as run_training
+        from framing.training.config import load_config
+        from framing.training.evaluate import render_report
+        from framing.training.trainer import train as run_training
 
         cfg = load_config(config)
         output = output or Path("runs") / config.stem
@@ -148,10 +148,10 @@ def evaluate(
 ) -> None:
     """Score a model on labelled data: macro-F1 overall and per language, per-label P/R/F1."""
     try:
-        from framing.outputs import write_json_atomic
-        from training.data import load_corpus
-        from training.evaluate import render_report
-        from training.trainer import evaluate_rows
+        from framing.files import write_json_atomic
+        from framing.training.data import load_corpus
+        from framing.training.evaluate import render_report
+        from framing.training.trainer import evaluate_rows
 
         rows = load_corpus(data)
         classifier = _load_classifier(model, backend)
@@ -171,11 +171,11 @@ def baselines(
 ) -> None:
     """Cue-word rules and TF-IDF + logistic regression on the config's split."""
     try:
-        from framing.outputs import write_json_atomic
-        from training.baselines import cue_word_predict, tfidf_logreg
-        from training.config import load_config
-        from training.evaluate import framing_report, render_report
-        from training.trainer import load_splits
+        from framing.files import write_json_atomic
+        from framing.training.baselines import cue_word_predict, tfidf_logreg
+        from framing.training.config import load_config
+        from framing.training.evaluate import framing_report, render_report
+        from framing.training.trainer import load_splits
 
         cfg = load_config(config)
         splits = load_splits(cfg)
@@ -227,10 +227,10 @@ def classify(
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
-    from framing.classify import classify_article_rows, classify_sentence_rows
-    from framing.inputs import BadRow, expand_inputs, input_order, iter_input_items, precheck
-    from framing.outputs import write_jsonl_atomic
-    from framing.stream import classify_to_file
+    from framing.batch.classify import classify_article_rows, classify_sentence_rows
+    from framing.batch.inputs import BadRow, expand_inputs, input_order, iter_input_items, precheck
+    from framing.batch.stream import classify_to_file
+    from framing.files import write_jsonl_atomic
 
     unit = "sentence rows" if sentences else "articles"
     try:
@@ -247,7 +247,7 @@ def classify(
             if output is None:
                 _fail("--ray writes a file: give -o OUT")
             try:
-                from framing.ray_classify import classify_with_ray
+                from framing.batch.ray_runner import classify_with_ray
             except ModuleNotFoundError:
                 _fail("--ray needs the ray extra: pip install -e '.[ray]'")
             rows_in, rows_out, failed = classify_with_ray(
@@ -329,9 +329,9 @@ def corpus_stats(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the counts as JSON")] = None,
 ) -> None:
     """Counts per language, label, outlet and split."""
-    from framing.outputs import write_json_atomic
-    from training.corpus_stats import corpus_counts, render_counts
-    from training.data import load_corpus
+    from framing.files import write_json_atomic
+    from framing.training.corpus_stats import corpus_counts, render_counts
+    from framing.training.data import load_corpus
 
     files = files or sorted(Path("data").glob("*.jsonl"))
     try:
@@ -351,7 +351,7 @@ def corpus_agreement(
     """Cohen's kappa between the first labels and a blind relabelling, per language."""
     import json as json_module
 
-    from training.corpus_stats import agreement
+    from framing.training.corpus_stats import agreement
 
     files = files or sorted(Path("data/agreement").glob("*.jsonl"))
     rows = [json_module.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -373,7 +373,7 @@ def corpus_build(
     seed: int = 2026,
 ) -> None:
     """Assemble train/dev/test files from the writers' files, split by article."""
-    from training.corpus_build import build_splits
+    from framing.training.corpus_build import build_splits
 
     try:
         counts = build_splits(raw_dir, out_dir, dev_fraction, seed)

@@ -43,8 +43,8 @@ def serve(
     """Serve a web page to read articles by their framing, and a JSON API (/api/classify, /api/outlets)."""
     import uvicorn
 
-    from framing.cli import _fail, _load_classifier, _user_errors, console, err_console
-    from framing.web import create_app
+    from framing.cli.app import _fail, _load_classifier, _user_errors, console, err_console
+    from framing.web.app import create_app
 
     if max_mb <= 0:
         _fail("--max-mb must be positive")

@@ -1,7 +1,7 @@
 """`framing classify --ray`: the same chunk classifier, run by Ray Data on one machine or a cluster.
 
 Each Ray worker loads the model once (a callable class in `map_batches`) and classifies chunks of
-rows with `framing.classify.classify_chunk`, the function the local path uses. The driver reads
+rows with `framing.batch.classify.classify_chunk`, the function the local path uses. The driver reads
 the inputs once, as the local path does, to find bad rows and duplicate ids, but keeps no rows:
 it cuts the good rows into chunks and sends Ray only where each chunk lies (file, byte range,
 first line number, row count) and, in sentence mode, the sentence before it, which the chunk's
@@ -23,10 +23,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from framing.classify import classify_chunk, context_after
-from framing.inputs import BadRow, InputRow, input_order, iter_input_spans, iter_jsonl_spans, read_document
-from framing.outputs import atomic_open, write_jsonl_atomic
-from framing.stream import default_errors_path
+from framing.batch.classify import classify_chunk, context_after
+from framing.batch.inputs import BadRow, InputRow, input_order, iter_input_spans, iter_jsonl_spans, read_document
+from framing.batch.stream import default_errors_path
+from framing.files import atomic_open, write_jsonl_atomic
 
 #: A run of good rows of one file: [source as given, start byte, end byte, first line, rows];
 #: start and end are None for a whole .txt/.html file. A chunk is a list of segments.
@@ -100,7 +100,7 @@ class _ChunkClassifier:
     """One per Ray worker: the model is loaded once, then reused for every batch."""
 
     def __init__(self, model_path: str, sentences_mode: bool, batch_size: int, base: str = ".", backend: str = "auto") -> None:
-        from model.classifier import FramingClassifier
+        from framing.model.classifier import FramingClassifier
 
         self.classifier = FramingClassifier.from_pretrained(model_path, backend=backend)
         self.sentences_mode = sentences_mode

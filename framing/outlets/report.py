@@ -14,8 +14,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from framing.outputs import atomic_open, write_json_atomic, write_text_atomic
-from model.labels import LABELS, SOURCE_TYPES
+from framing.files import atomic_open, write_json_atomic, write_text_atomic
+from framing.model.labels import LABELS, SOURCE_TYPES
 
 COLOURS: dict[str, str] = {  # colour-blind safe (ColorBrewer Dark2), `other` neutral
     "attributed_fact": "#1b9e77",

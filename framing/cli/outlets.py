@@ -33,9 +33,9 @@ def outlets(
     seed: Annotated[int, typer.Option(help="seed for resampling and permutations")] = 0,
 ) -> None:
     """Label shares and sourcing index per outlet, with intervals, and tests of which outlets differ."""
-    from framing.cli import _fail, console, err_console
-    from framing.outlets import OutletsInputError, OutletsSettings, analyse, load_articles
-    from framing.outlets_report import render_terminal, write_report
+    from framing.cli.app import _fail, console, err_console
+    from framing.outlets.analysis import OutletsInputError, OutletsSettings, analyse, load_articles
+    from framing.outlets.report import render_terminal, write_report
 
     if output.exists() and not output.is_dir():
         _fail(f"{output}: exists and is not a folder")

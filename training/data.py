@@ -17,11 +17,13 @@ from pathlib import Path
 
 from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
 
+from framing.errors import FramingError
+
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "article", "outlet", "lang", "text", "label")
 OPTIONAL_FIELDS: tuple[str, ...] = ("source", "source_type", "topic", "region", "date", "split")
 
 
-class CorpusError(ValueError):
+class CorpusError(FramingError):
     """A corpus file that cannot be used; the message names the file, line and problem."""
 
 

@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from framing.errors import FramingError
 
-class InputError(ValueError):
+
+class InputError(FramingError):
     """An input that cannot be read at all; the message names the file and the problem."""
 
 

@@ -33,12 +33,12 @@ def outlets(
     seed: Annotated[int, typer.Option(help="seed for resampling and permutations")] = 0,
 ) -> None:
     """Label shares and sourcing index per outlet, with intervals, and tests of which outlets differ."""
-    from framing.cli.app import _fail, console, err_console
+    from framing.cli.common import console, err_console, fail
     from framing.outlets.analysis import OutletsInputError, OutletsSettings, analyse, load_articles
     from framing.outlets.report import render_terminal, write_report
 
     if output.exists() and not output.is_dir():
-        _fail(f"{output}: exists and is not a folder")
+        fail(f"{output}: exists and is not a folder")
     try:
         settings = OutletsSettings(
             min_articles=min_articles,
@@ -53,10 +53,10 @@ def outlets(
         with err_console.status("resampling articles", spinner="dots"):
             report = analyse(articles, settings)
     except OutletsInputError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         written = write_report(report, output, [str(p) for p in inputs] + ([f"gold: {gold}"] if gold else []))
     except OSError as exc:
-        _fail(f"{exc.filename or output}: cannot write ({exc.strerror})")
+        fail(f"{exc.filename or output}: cannot write ({exc.strerror})")
     console.print(render_terminal(report))
     console.print(f"report written to {written['html']} (tables: {', '.join(p.name for k, p in written.items() if k != 'html')})")

@@ -43,11 +43,12 @@ def serve(
     """Serve a web page to read articles by their framing, and a JSON API (/api/classify, /api/outlets)."""
     import uvicorn
 
-    from framing.cli.app import _fail, _load_classifier, _user_errors, console, err_console
+    from framing.cli.common import console, err_console, fail, load_classifier
+    from framing.errors import FramingError
     from framing.web.app import create_app
 
     if max_mb <= 0:
-        _fail("--max-mb must be positive")
+        fail("--max-mb must be positive")
     if not _is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this computer can use the page; "
@@ -57,12 +58,12 @@ def serve(
     try:
         sock = _bind(host, port)
     except OSError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
-        classifier = _load_classifier(model)
-    except _user_errors() as exc:
+        classifier = load_classifier(model)
+    except FramingError as exc:
         sock.close()
-        _fail(str(exc))
+        fail(str(exc))
     app = create_app(classifier, max_bytes=int(max_mb * 1024 * 1024))
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host

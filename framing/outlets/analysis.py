@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from framing.batch.inputs import InputError, read_text
+from framing.errors import FramingError
 from framing.model.labels import LABELS, SOURCE_TYPES
 
 #: Labels whose sentences name a source; the sourcing index counts them against UNSOURCED.
@@ -47,7 +48,7 @@ _I = {label: i for i, label in enumerate(LABELS)}
 _MONTH = re.compile(r"^(\d{4})-(\d{2})")
 
 
-class OutletsInputError(ValueError):
+class OutletsInputError(FramingError):
     """Unusable input or settings; the message is one line naming the file, line and problem."""
 
 

@@ -1,0 +1,37 @@
+"""`framing evaluate`: score a model on labelled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from framing.cli.common import console, fail, load_classifier
+from framing.errors import FramingError
+
+
+def evaluate(
+    data: Annotated[list[Path], typer.Argument(help="labelled corpus file(s), JSONL or CSV")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="model folder")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")] = None,
+    batch_size: int = 32,
+    context: Annotated[bool, typer.Option(help="show the model the preceding sentence (--no-context to ablate)")] = True,
+    backend: Annotated[str, typer.Option(help="auto (int8 ONNX, torch fallback), onnx, onnx-fp32 or torch")] = "auto",
+) -> None:
+    """Score a model on labelled data: macro-F1 overall and per language, per-label P/R/F1."""
+    try:
+        from framing.files import write_json_atomic
+        from framing.training.data import load_corpus
+        from framing.training.evaluate import render_report
+        from framing.training.trainer import evaluate_rows
+
+        rows = load_corpus(data)
+        classifier = load_classifier(model, backend)
+        report = evaluate_rows(classifier, rows, batch_size, use_context=context)
+    except FramingError as exc:
+        fail(str(exc))
+    console.print(render_report(report, f"Evaluation on {', '.join(map(str, data))} ({classifier.backend})"))
+    if json_out:
+        write_json_atomic(json_out, report)
+        console.print(f"report written to {json_out}")

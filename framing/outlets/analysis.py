@@ -18,7 +18,7 @@ import math
 import re
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import numpy as np
 from framing.batch.inputs import InputError, read_text
 from framing.errors import FramingError
 from framing.model.labels import LABELS, SOURCE_TYPES
+from framing.outlets import quantify
 
 #: Labels whose sentences name a source; the sourcing index counts them against UNSOURCED.
 SOURCED: tuple[str, ...] = ("attributed_fact", "analyst_claim")
@@ -62,8 +63,19 @@ class OutletsSettings:
     alpha: float = 0.05
     confidence: float = 0.95
     stratify: str | None = None
+    #: Correction for the classifier's errors: "auto" (PACC when the rows carry `scores`), a method
+    #: of quantify.METHODS, or "none".
+    correction: str = "auto"
+    #: What the tests and the ranking use when a correction is applied: "corrected" or "raw".
+    shares: str = "corrected"
 
     def __post_init__(self) -> None:
+        if self.correction not in ("auto", "none", *quantify.METHODS):
+            raise OutletsInputError(
+                f"correction must be auto, none or one of {', '.join(quantify.METHODS)} (got {self.correction!r})"
+            )
+        if self.shares not in ("corrected", "raw"):
+            raise OutletsInputError(f"shares must be 'corrected' or 'raw' (got {self.shares!r})")
         if self.min_articles < 2:
             # One article gives a bootstrap interval of width zero: it must never count as enough.
             raise OutletsInputError(f"--min-articles must be at least 2 (got {self.min_articles})")
@@ -90,6 +102,7 @@ class Sentence:
     gold: str | None = None
     source_type: str | None = None
     stratum: str | None = None
+    scores: list[float] | None = None  # predicted probability per label, in LABELS order
 
 
 @dataclass
@@ -104,6 +117,8 @@ class Article:
     gold_counts: np.ndarray | None = None  # gold labels of the same sentences, when known
     source_types: Counter = field(default_factory=Counter)
     off_language: int = 0  # sentences whose own `lang` differs from the article's
+    scores: np.ndarray | None = None  # sentences × labels: predicted probabilities, when known
+    score_sums: np.ndarray | None = None  # the same summed over the article's sentences
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +199,8 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
     sentences: list[Sentence] = []
     first_without_gold: str | None = None
     first_with_gold: str | None = None
+    first_without_scores: str | None = None
+    first_with_scores: str | None = None
     for path in paths:
         for number, row in _iter_json_objects(path):
             where = f"{path}:{number}"
@@ -206,6 +223,12 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
             source_type = row.get("source_type")
             if source_type is not None and source_type not in SOURCE_TYPES:
                 raise OutletsInputError(f"{where}: source_type {source_type!r} is not one of {', '.join(SOURCE_TYPES)}")
+            scores = row.get("scores")
+            if scores is not None:
+                scores = quantify.parse_scores(scores, where, OutletsInputError)
+                first_with_scores = first_with_scores or where
+            else:
+                first_without_scores = first_without_scores or where
             if gold is None and first_without_gold is None:
                 first_without_gold = where
             if gold is not None and first_with_gold is None:
@@ -220,6 +243,7 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
                     gold=gold,
                     source_type=source_type,
                     stratum=_stratum(row, stratify, where) if stratify else None,
+                    scores=scores,
                 )
             )
     if not sentences:
@@ -227,6 +251,11 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
     if first_with_gold and first_without_gold:
         raise OutletsInputError(
             f"{first_without_gold}: no gold_label, but {first_with_gold} has one (give gold labels for every row or for none)"
+        )
+    if first_with_scores and first_without_scores:
+        # Corrected shares from the probabilities of some sentences and not others would describe neither.
+        raise OutletsInputError(
+            f"{first_without_scores}: no scores, but {first_with_scores} has them (give scores for every row or for none)"
         )
     return sentences
 
@@ -265,6 +294,9 @@ def group_articles(sentences: Sequence[Sentence]) -> list[Article]:
             gold_counts = np.zeros(len(LABELS), dtype=np.int64)
             for s in rows:
                 gold_counts[_I[s.gold]] += 1  # type: ignore[index]
+        scores = None
+        if all(s.scores is not None for s in rows):
+            scores = np.asarray([s.scores for s in rows], dtype=float)
         lang = _majority(s.lang for s in rows if s.lang) or UNKNOWN_LANG
         stratum = _majority(s.stratum for s in rows if s.stratum is not None) or MISSING_STRATUM
         articles.append(
@@ -277,6 +309,8 @@ def group_articles(sentences: Sequence[Sentence]) -> list[Article]:
                 gold_counts=gold_counts,
                 source_types=Counter(s.source_type for s in rows if s.source_type),
                 off_language=sum(1 for s in rows if s.lang and s.lang != lang),
+                scores=scores,
+                score_sums=None if scores is None else scores.sum(axis=0),
             )
         )
     return articles
@@ -363,20 +397,25 @@ def bootstrap(
     counts = np.asarray(counts, dtype=float)
     m = len(counts)
     if stratum_weights is not None and strata is not None:
-        strata = list(strata)
-        sentences = counts.sum(axis=1)
-        in_stratum: Counter = Counter()
-        for s, n in zip(strata, sentences, strict=True):
-            in_stratum[s] += n
-        coverage = sum(stratum_weights[s] for s in in_stratum)
-        article_weight = np.array([stratum_weights[s] / coverage / in_stratum[s] for s in strata])
-        counts = counts * article_weight[:, None]
+        counts = counts * article_weights(counts, strata, stratum_weights)[:, None]
     share_reps, index_reps = [], []
     for weights in _weight_batches(m, n_boot, rng):
         totals = weights @ counts
         share_reps.append(shares(totals))
         index_reps.append(sourcing_index(totals))
     return np.concatenate(share_reps), np.concatenate(index_reps)
+
+
+def article_weights(counts: np.ndarray, strata: Sequence[str], stratum_weights: dict[str, float]) -> np.ndarray:
+    """Each article's fixed weight in directly standardised shares: its stratum's common weight
+    (renormalised over the strata the group covers) over the group's sentences in that stratum."""
+    strata = list(strata)
+    sentences = np.asarray(counts, dtype=float).sum(axis=1)
+    in_stratum: Counter = Counter()
+    for s, n in zip(strata, sentences, strict=True):
+        in_stratum[s] += n
+    coverage = sum(stratum_weights[s] for s in in_stratum)
+    return np.array([stratum_weights[s] / coverage / in_stratum[s] for s in strata])
 
 
 def standardised(counts: np.ndarray, strata: Sequence[str], stratum_weights: dict[str, float]) -> tuple[np.ndarray, float]:
@@ -401,15 +440,23 @@ class Comparison:
     significant: bool | None = None
 
 
-def _tvd(counts: np.ndarray, in_a: np.ndarray, masks: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+def _tvd(
+    counts: np.ndarray,
+    in_a: np.ndarray,
+    masks: list[np.ndarray],
+    weights: np.ndarray,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """TVD between group a and the rest for each row of `in_a` (replicates × articles, 0/1):
-    per-label share differences within each stratum, averaged over strata with fixed weights."""
+    per-label share differences within each stratum, averaged over strata with fixed weights.
+    `transform` maps observed shares to the shares compared (a correction for the classifier's errors)."""
+    view = transform or (lambda x: x)
     diff = np.zeros((in_a.shape[0], counts.shape[1]))
     for mask, w in zip(masks, weights, strict=True):
         c = counts[mask]
         a = in_a[:, mask] @ c
         b = c.sum(axis=0) - a
-        diff += w * (shares(a) - shares(b))
+        diff += w * (view(shares(a)) - view(shares(b)))
     return 0.5 * np.abs(diff).sum(axis=1)
 
 
@@ -419,6 +466,7 @@ def permutation_test(
     strata: Sequence[str],
     n_perm: int,
     rng: np.random.Generator,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Comparison | None:
     """Do the articles of group a differ in label shares from the others?
 
@@ -427,6 +475,10 @@ def permutation_test(
     weights proportional to the stratum's sentences. Group labels are permuted among articles
     within strata, so the null keeps each group's stratum mix and the clustering of sentences in
     articles. None when no stratum has articles of both groups.
+
+    With `transform` (a correction for the classifier's errors, a fixed function of the shares),
+    the statistic is the TVD of the transformed shares. The permutation null is the same, so the
+    test stays exact: only what it measures changes.
     """
     counts = np.asarray(counts, dtype=float)
     in_a = np.asarray(in_a, dtype=bool)
@@ -445,7 +497,7 @@ def permutation_test(
     masks = [codes == c for c in range(len(shared))]
     totals = np.array([counts[m].sum() for m in masks])
     weights = totals / totals.sum()
-    observed = float(_tvd(counts, in_a[None, :].astype(float), masks, weights)[0])
+    observed = float(_tvd(counts, in_a[None, :].astype(float), masks, weights, transform)[0])
     k = len(counts)
     batch = max(1, _BATCH_CELLS // k)
     exceed = 0
@@ -455,7 +507,7 @@ def permutation_test(
         positions = np.argsort(codes[None, :] + rng.random((n, k)), axis=1)
         permuted = np.empty((n, k))
         np.put_along_axis(permuted, positions, np.broadcast_to(in_a.astype(float), (n, k)), axis=1)
-        exceed += int(np.sum(_tvd(counts, permuted, masks, weights) >= observed - tolerance))
+        exceed += int(np.sum(_tvd(counts, permuted, masks, weights, transform) >= observed - tolerance))
     arrangements = 1.0
     for m in masks:
         arrangements = min(1e12, arrangements * math.comb(int(m.sum()), int(in_a[m].sum())))
@@ -547,7 +599,9 @@ def _describe_group(
     return out
 
 
-def _gold_comparison(pred: np.ndarray, gold: np.ndarray, settings: OutletsSettings, rng: np.random.Generator) -> dict:
+def _gold_comparison(
+    pred: np.ndarray, gold: np.ndarray, settings: OutletsSettings, rng: np.random.Generator, corrected: dict | None = None
+) -> dict:
     """How far the predicted shares and index are from the gold ones on the same sentences; the
     interval for the index difference resamples articles, applying the same draws to both."""
     p_total, g_total = pred.sum(axis=0), gold.sum(axis=0)
@@ -559,6 +613,7 @@ def _gold_comparison(pred: np.ndarray, gold: np.ndarray, settings: OutletsSettin
         "abs_diff": _by_label(diff),
         "max_abs_diff": float(diff.max()),
         "max_abs_diff_label": LABELS[int(diff.argmax())],
+        "mean_abs_diff": float(diff.mean()),
         "gold_index": _num(float(sourcing_index(g_total))),
         "predicted_index": _num(float(sourcing_index(p_total))),
         "index_diff": None,
@@ -571,6 +626,15 @@ def _gold_comparison(pred: np.ndarray, gold: np.ndarray, settings: OutletsSettin
         batches = _weight_batches(len(pred), settings.n_bootstrap, rng)
         reps = [sourcing_index(w @ pred) - sourcing_index(w @ gold) for w in batches]
         out["index_diff_ci"] = _ci_pair(_interval(np.concatenate(reps), settings.confidence))
+    if corrected is not None:
+        fixed = np.array([corrected["shares"][label] for label in LABELS])
+        fixed_diff = np.abs(fixed - g_shares)
+        out.update(
+            corrected_shares=corrected["shares"],
+            corrected_abs_diff=_by_label(fixed_diff),
+            corrected_mean_abs_diff=float(fixed_diff.mean()),
+            corrected_index=corrected["index"],
+        )
     return out
 
 
@@ -579,10 +643,102 @@ def _kendall_discordant(a: Sequence[float], b: Sequence[float]) -> int:
     return sum(1 for i in range(n) for j in range(i + 1, n) if (a[i] - a[j]) * (b[i] - b[j]) < 0)
 
 
-def analyse(articles: Sequence[Article], settings: OutletsSettings | None = None) -> dict:
+def _group(articles: Sequence[Article]) -> quantify.Group:
+    counts = np.stack([a.counts for a in articles]).astype(float)
+    if not articles or any(a.scores is None for a in articles):
+        return quantify.Group(counts)
+    return quantify.Group(
+        counts,
+        score_sums=np.stack([a.score_sums for a in articles]),  # type: ignore[misc]
+        scores=np.concatenate([a.scores for a in articles]),  # type: ignore[misc]
+        sentence_article=np.repeat(np.arange(len(articles)), [len(a.scores) for a in articles]),  # type: ignore[arg-type]
+    )
+
+
+def _describe_corrected(
+    group: quantify.Group,
+    strata: list[str],
+    settings: OutletsSettings,
+    rng: np.random.Generator,
+    stratum_weights: dict[str, float] | None,
+    correction: quantify.LanguageCorrection,
+) -> dict:
+    """Shares and index corrected for the classifier's errors; the intervals redraw the articles
+    and, in the same replicates, the calibration sample the error rates come from."""
+    point, clipped = correction.point(group)
+    out: dict = {
+        "shares": _by_label(point),
+        "index": _num(float(sourcing_index(point))),
+        "clipped": clipped,
+        "share_ci": None,
+        "index_ci": None,
+    }
+    if len(group.counts) >= 2:
+        reps = correction.replicates(group, rng)
+        out["share_ci"] = _ci_by_label(_interval(reps, settings.confidence))
+        out["index_ci"] = _ci_pair(_interval(sourcing_index(reps), settings.confidence))
+    if stratum_weights is not None:
+        weights = article_weights(group.counts, strata, stratum_weights)
+        std, std_clipped = correction.point(group, weights)
+        out.update(std_shares=_by_label(std), std_index=_num(float(sourcing_index(std))), std_share_ci=None, std_index_ci=None)
+        out["clipped"] = clipped or std_clipped
+        if len(group.counts) >= 2:
+            reps = correction.replicates(group, rng, weights)
+            out["std_share_ci"] = _ci_by_label(_interval(reps, settings.confidence))
+            out["std_index_ci"] = _ci_pair(_interval(sourcing_index(reps), settings.confidence))
+    return out
+
+
+def _language_correction(
+    lang: str, articles: Sequence[Article], settings: OutletsSettings, calibration: quantify.Calibration | None
+) -> tuple[quantify.LanguageCorrection | None, dict]:
+    """The correction to apply to one language, or None and why not."""
+    info: dict = {"applied": False, "method": None, "method_name": None, "source": None, "reason": None, "stability": None}
+    method = settings.correction
+    has_scores = all(a.scores is not None for a in articles)
+    if method == "none":
+        info["reason"] = "no correction was asked for"
+        return None, info
+    if method == "auto":
+        if not has_scores:
+            info["reason"] = (
+                "the rows carry no predicted probabilities (`scores`), so they are read as gold labels "
+                "(or as predictions without probabilities) and not corrected"
+            )
+            return None, info
+        method = "pacc"
+    if method in ("pacc", "em") and not has_scores:
+        raise OutletsInputError(
+            f"the {method} correction needs predicted probabilities (`scores`) on every row; acc needs only the predicted label"
+        )
+    info.update(method=method, method_name=quantify.METHOD_NAMES[method])
+    if calibration is None:
+        info["reason"] = "no confusion rates: the model has no confusion file and no calibration sample was given"
+        return None, info
+    info["source"] = calibration.source
+    cal = calibration.languages.get(lang)
+    if cal is None:
+        info["reason"] = f"the calibration sample has no '{lang}' sentences"
+        return None, info
+    info["stability"] = quantify.stability(cal, method)
+    if not info["stability"]["stable"]:
+        info["reason"] = "unstable, so not applied: " + "; ".join(info["stability"]["reasons"])
+        return None, info
+    info["applied"] = True
+    return quantify.LanguageCorrection(method, cal, settings.n_bootstrap, rng_for(settings.seed, lang, "calibration")), info
+
+
+def analyse(
+    articles: Sequence[Article],
+    settings: OutletsSettings | None = None,
+    calibration: quantify.Calibration | None = None,
+) -> dict:
     """The full analysis, as a JSON-ready dict: per language, per outlet shares and sourcing index
     with intervals, tests against the other outlets and between pairs, source types and, when
-    gold labels are present, how far the predictions are from them."""
+    gold labels are present, how far the predictions are from them.
+
+    With `calibration` (labelled rows with predictions, per language), shares are also corrected
+    for the classifier's errors (see quantify.py), and by default tested and ranked corrected."""
     settings = settings or OutletsSettings()
     has_gold = bool(articles) and all(a.gold_counts is not None for a in articles)
     report: dict = {
@@ -596,12 +752,19 @@ def analyse(articles: Sequence[Article], settings: OutletsSettings | None = None
     for a in articles:
         by_lang[a.lang].append(a)
     for lang in sorted(by_lang):
-        report["languages"][lang] = _analyse_language(lang, by_lang[lang], settings, has_gold)
+        report["languages"][lang] = _analyse_language(lang, by_lang[lang], settings, has_gold, calibration)
     return report
 
 
-def _analyse_language(lang: str, articles: list[Article], settings: OutletsSettings, has_gold: bool) -> dict:
+def _analyse_language(
+    lang: str,
+    articles: list[Article],
+    settings: OutletsSettings,
+    has_gold: bool,
+    calibration: quantify.Calibration | None = None,
+) -> dict:
     counts = np.stack([a.counts for a in articles]).astype(float)
+    correction, correction_info = _language_correction(lang, articles, settings, calibration)
     stratified = settings.stratify is not None
     strata = [a.stratum if stratified else MISSING_STRATUM for a in articles]
     outlets_of = np.asarray([a.outlet for a in articles], dtype=object)
@@ -621,9 +784,16 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
         )
 
     pooled = _describe_group(counts, strata, settings, rng_for(settings.seed, lang, "pooled"), stratum_weights)
+    group = _group(articles)
+    if correction is not None:
+        pooled["corrected"] = _describe_corrected(
+            group, strata, settings, rng_for(settings.seed, lang, "pooled", "corrected"), stratum_weights, correction
+        )
     if has_gold:
         all_gold = np.stack([a.gold_counts for a in articles]).astype(float)  # type: ignore[misc]
-        pooled["gold"] = _gold_comparison(counts, all_gold, settings, rng_for(settings.seed, lang, "pooled", "gold"))
+        pooled["gold"] = _gold_comparison(
+            counts, all_gold, settings, rng_for(settings.seed, lang, "pooled", "gold"), pooled.get("corrected")
+        )
     results: list[dict] = []
     for outlet in sorted(set(outlets_of)):
         mask = outlets_of == outlet
@@ -648,7 +818,18 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
             ),
             "vs_rest": None,
             "rank": None,
+            "corrected": None,
         }
+        if correction is not None:
+            member = [a for a, m in zip(articles, mask, strict=True) if m]
+            entry["corrected"] = _describe_corrected(
+                _group(member),
+                [s for s, m in zip(strata, mask, strict=True) if m],
+                settings,
+                rng_for(settings.seed, lang, outlet, "corrected"),
+                stratum_weights,
+                correction,
+            )
         typed: Counter = Counter()
         for a, m in zip(articles, mask, strict=True):
             if m:
@@ -661,11 +842,25 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
         }
         if has_gold:
             gold = np.stack([a.gold_counts for a, m in zip(articles, mask, strict=True) if m]).astype(float)  # type: ignore[misc]
-            entry["gold"] = _gold_comparison(counts[mask], gold, settings, rng_for(settings.seed, lang, outlet, "gold"))
+            entry["gold"] = _gold_comparison(
+                counts[mask], gold, settings, rng_for(settings.seed, lang, outlet, "gold"), entry["corrected"]
+            )
         results.append(entry)
 
     index_key = "std_index" if stratified else "index"
     eligible = [r for r in results if r["eligible"]]
+    # Tests and ranking on corrected shares when asked and possible. The permutation tests apply the
+    # point correction (a fixed function of the shares) to every arrangement; EM has no closed form
+    # cheap enough to run thousands of times per test, so with EM the tests stay on raw shares.
+    use_corrected = correction is not None and settings.shares == "corrected"
+    test_counts, transform = counts, None
+    if use_corrected and correction is not None and correction.method != "em":
+        test_counts = group.counts if correction.method == "acc" else group.score_sums
+        transform = correction.transform
+    elif use_corrected:
+        notes.append("the tests compare raw shares: EM-corrected shares are used for the ranking only")
+    correction_info["tests_on"] = "corrected" if transform is not None else "raw"
+    correction_info["ranking_on"] = "corrected" if use_corrected else "raw"
     vs_rest: list[Comparison] = []
     if len(results) < 2:
         notes.append("only one outlet: nothing to compare it with")
@@ -677,7 +872,7 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
         if len(results) < 2:
             break
         rng = rng_for(settings.seed, lang, r["outlet"], "vs-rest")
-        test = permutation_test(counts, outlets_of == r["outlet"], strata, perms_vs_rest, rng)
+        test = permutation_test(test_counts, outlets_of == r["outlet"], strata, perms_vs_rest, rng, transform)
         if test is None:
             r["vs_rest_note"] = "no stratum shared with the other outlets"
             continue
@@ -694,11 +889,12 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
         for b in eligible[i + 1 :]:
             mask = (outlets_of == a["outlet"]) | (outlets_of == b["outlet"])
             test = permutation_test(
-                counts[mask],
+                test_counts[mask],
                 outlets_of[mask] == a["outlet"],
                 [s for s, m in zip(strata, mask, strict=True) if m],
                 perms_pairwise,
                 rng_for(settings.seed, lang, a["outlet"], b["outlet"], "pair"),
+                transform,
             )
             if test is None:
                 pairwise.append({"a": a["outlet"], "b": b["outlet"], "test": None, "note": "no shared stratum"})
@@ -712,7 +908,10 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
         else:
             p.pop("test")
 
-    ranked = sorted((r for r in eligible if r[index_key] is not None), key=lambda r: -r[index_key])
+    def rank_value(r: dict) -> float | None:
+        return r["corrected"][index_key] if use_corrected else r[index_key]
+
+    ranked = sorted((r for r in eligible if rank_value(r) is not None), key=lambda r: -rank_value(r))  # type: ignore[operator]
     for rank, r in enumerate(ranked, start=1):
         r["rank"] = rank
     # Ranked outlets first (most sourced at the top), then the rest by name: flagged outlets are shown, not ranked.
@@ -723,7 +922,8 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
         "n_sentences": int(counts.sum()),
         "n_outlets": len(results),
         "n_eligible": len(eligible),
-        "index_used": index_key,
+        "index_used": f"corrected.{index_key}" if use_corrected else index_key,
+        "correction": correction_info,
         "pooled": pooled,
         "strata": stratum_weights,
         "outlets": results,
@@ -765,6 +965,13 @@ def _gold_summary(results: list[dict], index_key: str) -> dict:
             if discordant == 0
             else f"Ordering the outlets by sourcing index, {discordant} of {n_pairs} pairs of outlets swap places "
             "between gold and predicted labels."
+        )
+    corrected = [r["gold"]["corrected_mean_abs_diff"] for r in results if "corrected_mean_abs_diff" in r["gold"]]
+    summary["mean_abs_share_diff_corrected"] = float(np.mean(corrected)) if corrected else None
+    if corrected:
+        parts.append(
+            f"Corrected for the model's errors, the mean gap is {100 * summary['mean_abs_share_diff_corrected']:.1f} points "
+            "(if the confusion rates were measured on these same sentences, this flatters the correction)."
         )
     parts.append("Differences between outlets smaller than these gaps may come from the model rather than from the outlets.")
     if index_key == "std_index":

@@ -31,10 +31,33 @@ def outlets(
     permutations: Annotated[int, typer.Option(help="permutations per test (raised when many tests need it)")] = 2000,
     alpha: Annotated[float, typer.Option(help="family-wise error rate for the Holm correction")] = 0.05,
     seed: Annotated[int, typer.Option(help="seed for resampling and permutations")] = 0,
+    correction: Annotated[
+        str,
+        typer.Option(
+            "--correction",
+            help="correct shares for the model's errors: auto (em when rows carry scores), em, pacc, acc or none",
+        ),
+    ] = "auto",
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            help="your own labelled sample with predictions (`framing evaluate --predictions` output) for the error rates",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="model folder whose confusion.json gives the error rates (default: the shipped model)"
+        ),
+    ] = None,
+    shares: Annotated[str, typer.Option("--shares", help="what tests and ranks use: raw or corrected")] = "raw",
 ) -> None:
     """Label shares and sourcing index per outlet, with intervals, and tests of which outlets differ."""
     from framing.cli.common import console, err_console, fail
-    from framing.outlets.analysis import OutletsInputError, OutletsSettings, analyse, load_articles
+    from framing.errors import FramingError
+    from framing.outlets import quantify
+    from framing.outlets.analysis import OutletsSettings, analyse, load_articles
     from framing.outlets.report import render_terminal, write_report
 
     if output.exists() and not output.is_dir():
@@ -48,15 +71,43 @@ def outlets(
             seed=seed,
             alpha=alpha,
             stratify=stratify,
+            correction=correction,
+            shares=shares,
         )
+        rates = None
+        if correction != "none":
+            if calibration is not None:
+                rates = quantify.read_calibration(calibration)
+            else:
+                rates = quantify.model_calibration(_model_folder(model))
         articles = load_articles(inputs, gold, stratify)
         with err_console.status("resampling articles", spinner="dots"):
-            report = analyse(articles, settings)
-    except OutletsInputError as exc:
+            report = analyse(articles, settings, rates)
+    except FramingError as exc:
         fail(str(exc))
     try:
-        written = write_report(report, output, [str(p) for p in inputs] + ([f"gold: {gold}"] if gold else []))
+        extra = [f"gold: {gold}"] if gold else []
+        extra += [f"calibration: {calibration}"] if calibration else []
+        written = write_report(report, output, [str(p) for p in inputs] + extra)
     except OSError as exc:
         fail(f"{exc.filename or output}: cannot write ({exc.strerror})")
     console.print(render_terminal(report))
     console.print(f"report written to {written['html']} (tables: {', '.join(p.name for k, p in written.items() if k != 'html')})")
+
+
+def _model_folder(model: Path | None) -> Path | None:
+    """The model folder whose confusion file gives the error rates: --model, $FRAMING_MODEL, or the
+    shipped default. Classified files do not say which model made them; the user must pass --model
+    (or --calibration) when it was another."""
+    import os
+
+    from framing.cli.common import DEFAULT_MODEL_ENV, fail
+    from framing.model.default_model import default_model_dir
+
+    if model is not None:
+        if not model.is_dir():
+            fail(f"{model}: model folder not found")
+        return model
+    if os.environ.get(DEFAULT_MODEL_ENV):
+        return Path(os.environ[DEFAULT_MODEL_ENV])
+    return default_model_dir()

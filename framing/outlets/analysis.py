@@ -38,6 +38,8 @@ SOURCING_INDEX_DEFINITION = (
     "unsourced share among claim sentences (sentences labelled `other` are left out); "
     "+1 means every claim names a source, −1 means none does"
 )
+#: The correction used when none is named and the rows carry predicted probabilities.
+DEFAULT_METHOD = "em"
 #: Stratum given to articles that lack the stratifying field.
 MISSING_STRATUM = "(none)"
 #: Article language when no row of the article says.
@@ -63,11 +65,13 @@ class OutletsSettings:
     alpha: float = 0.05
     confidence: float = 0.95
     stratify: str | None = None
-    #: Correction for the classifier's errors: "auto" (PACC when the rows carry `scores`), a method
-    #: of quantify.METHODS, or "none".
+    #: Correction for the classifier's errors: "auto" (EM when the rows carry `scores`: the method
+    #: closest to gold on our held-out outlets, see docs/outlets.md), a method of quantify.METHODS,
+    #: or "none".
     correction: str = "auto"
-    #: What the tests and the ranking use when a correction is applied: "corrected" or "raw".
-    shares: str = "corrected"
+    #: What the tests and the ranking use when a correction is applied: "raw" or "corrected". Raw by
+    #: default: on our held-out outlets every correction moved shares further from gold than raw.
+    shares: str = "raw"
 
     def __post_init__(self) -> None:
         if self.correction not in ("auto", "none", *quantify.METHODS):
@@ -706,7 +710,7 @@ def _language_correction(
                 "(or as predictions without probabilities) and not corrected"
             )
             return None, info
-        method = "pacc"
+        method = DEFAULT_METHOD
     if method in ("pacc", "em") and not has_scores:
         raise OutletsInputError(
             f"the {method} correction needs predicted probabilities (`scores`) on every row; acc needs only the predicted label"
@@ -738,7 +742,8 @@ def analyse(
     gold labels are present, how far the predictions are from them.
 
     With `calibration` (labelled rows with predictions, per language), shares are also corrected
-    for the classifier's errors (see quantify.py), and by default tested and ranked corrected."""
+    for the classifier's errors (see quantify.py), beside the raw ones; `settings.shares` says which
+    the tests and the ranking use."""
     settings = settings or OutletsSettings()
     has_gold = bool(articles) and all(a.gold_counts is not None for a in articles)
     report: dict = {

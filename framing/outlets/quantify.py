@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,7 +371,7 @@ def read_calibration(path: Path) -> Calibration:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    columns: dict[str, dict[str, list]] = {}
+    parsed: list[tuple[str, str, int, int, list[float] | None]] = []  # (cluster, lang, gold, pred, scores)
     with_scores = without_scores = None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -388,30 +389,38 @@ def read_calibration(path: Path) -> Calibration:
         lang = row.get("lang") or "und"
         if not isinstance(lang, str):
             raise CalibrationError(f"{where}: field 'lang' must be a language code such as 'ar' or 'en'")
-        col = columns.setdefault(lang, {"gold": [], "pred": [], "scores": [], "cluster": []})
-        col["gold"].append(_I[row["gold_label"]])
-        col["pred"].append(_I[row["label"]])
+        scores = None
         if row.get("scores") is None:
             without_scores = without_scores or where
         else:
             with_scores = with_scores or where
-            col["scores"].append(_scores(row["scores"], where, CalibrationError))
+            scores = _scores(row["scores"], where, CalibrationError)
         article = row.get("article")
-        col["cluster"].append(f"a:{article}" if article not in (None, "") else f"row:{number}")
-    if not columns:
+        cluster = f"a:{article}" if article not in (None, "") else f"row:{number}"
+        parsed.append((cluster, lang, _I[row["gold_label"]], _I[row["label"]], scores))
+    if not parsed:
         raise CalibrationError(f"{path}: no rows")
     if with_scores and without_scores:
         raise CalibrationError(f"{without_scores}: no scores, but {with_scores} has them (give scores for every row or none)")
+    # A sentence belongs to its article's language, as in `framing outlets`: a stray sentence
+    # detected as French in an English article is calibration for English.
+    langs: dict[str, Counter] = {}
+    for cluster, lang, *_ in parsed:
+        langs.setdefault(cluster, Counter())[lang] += 1
+    article_lang = {cluster: counts.most_common(1)[0][0] for cluster, counts in langs.items()}
+    columns: dict[str, list[tuple]] = {}
+    for row in parsed:
+        columns.setdefault(article_lang[row[0]], []).append(row)
     return Calibration(
         source=str(path),
         languages={
             lang: CalibrationSet(
-                gold=np.array(c["gold"]),
-                pred=np.array(c["pred"]),
-                scores=np.array(c["scores"]) if with_scores else None,
-                clusters=np.array(c["cluster"], dtype=object).astype(str),
+                gold=np.array([r[2] for r in rows]),
+                pred=np.array([r[3] for r in rows]),
+                scores=np.array([r[4] for r in rows]) if with_scores else None,
+                clusters=np.array([r[0] for r in rows]),
             )
-            for lang, c in sorted(columns.items())
+            for lang, rows in sorted(columns.items())
         },
     )
 
@@ -470,6 +479,13 @@ def read_confusion(path: Path) -> Calibration:
     except (KeyError, TypeError, ValueError) as exc:
         raise CalibrationError(f"{path}: malformed confusion file ({exc})") from None
     return Calibration(source=f"{path} ({data.get('description', '')})", languages=languages)
+
+
+def model_calibration(folder: Path | None) -> Calibration | None:
+    """The confusion file that ships with a model folder, or None when it has none."""
+    if folder is None or not (Path(folder) / CONFUSION_FILE).is_file():
+        return None
+    return read_confusion(Path(folder) / CONFUSION_FILE)
 
 
 def join_gold(classified: Path, corpus: Path) -> list[dict]:

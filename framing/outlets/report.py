@@ -404,6 +404,87 @@ def _gold_table(report: dict, lang: str) -> str:
     )
 
 
+def _largest_error(correction: dict) -> str | None:
+    """The model's most frequent confusion in the calibration sample, in words."""
+    stability = correction.get("stability")
+    if not stability:
+        return None
+    rates = stability["confusion_rates"]
+    best = max(((i, j) for i in range(len(LABELS)) for j in range(len(LABELS)) if i != j), key=lambda ij: rates[ij[0]][ij[1]])
+    rate = rates[best[0]][best[1]]
+    if not rate > 0:
+        return None
+    one_in = f" (about one in {round(1 / rate)})" if rate >= 0.05 else ""
+    return f"it labelled {100 * rate:.0f}% of {LABELS[best[0]]} sentences{one_in} as {LABELS[best[1]]}"
+
+
+def correction_explanation(section: dict) -> str:
+    """What the corrected shares are, in plain words, for one language (text, no markup)."""
+    c = section["correction"]
+    if not c["applied"]:
+        return f"No corrected shares: {c['reason']}."
+    st = c["stability"]
+    largest = _largest_error(c)
+    parts = [
+        "The model makes mistakes, and not evenly"
+        + (f": on {st['calibration_rows']} labelled sentences, {largest}." if largest else ".")
+        + " Counting its labels therefore shifts each outlet's shares in the direction of its mistakes.",
+        "The corrected shares estimate what the shares would be if every sentence were labelled right, from how "
+        f"often the model confused each label on those sentences ({c['source']}); method: {c['method_name']}.",
+        "Their intervals are wider because they include both the chance in which articles an outlet published "
+        "and the chance in which sentences the model's error rates were measured on.",
+        "The correction assumes the model errs the same way on every outlet; an outlet whose style misleads the "
+        "model in its own way is not fixed by it. Where raw and corrected shares differ by more than their "
+        "intervals, the model's errors matter for that outlet.",
+    ]
+    used = "corrected" if c.get("ranking_on") == "corrected" else "raw"
+    tests = c.get("tests_on", "raw")
+    parts.append(f"Ranking: {used} sourcing index; tests: {tests} shares.")
+    return " ".join(parts)
+
+
+def _corrected_table(report: dict, lang: str) -> str:
+    section = report["languages"][lang]
+    stratify = report["settings"]["stratify"]
+    level = round(100 * report["settings"]["confidence"])
+    text = f'<p class="statement">{_e(correction_explanation(section))}</p>'
+    if not section["correction"]["applied"]:
+        return text
+    std = "std_" if stratify else ""
+    head = ["outlet"] + [
+        f'<span class="swatch" style="background:{COLOURS[label]}"></span>{_e(label)}: raw → corrected' for label in LABELS
+    ]
+    head += ["sourcing index: raw → corrected", "note"]
+    rows = ["<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for entry in [*section["outlets"], {**section["pooled"], "outlet": POOLED_NAME, "eligible": True, "pooled": True}]:
+        fixed = entry["corrected"]
+        raw_shares, raw_ci = entry[f"{std}shares"], entry[f"{std}share_ci"]
+        cells = [_outlet_cell(entry["outlet"])]
+        ci = fixed[f"{std}share_ci"]
+        for label in LABELS:
+            before, after = _ci_pct(raw_ci[label] if raw_ci else None), _ci_pct(ci[label] if ci else None)
+            cells.append(
+                f'<td class="num">{_pct(raw_shares[label])} → <b>{_pct(fixed[f"{std}shares"][label])}</b>'
+                f'<span class="ci">{before} → {after}</span></td>'
+            )
+        cells.append(
+            f'<td class="num">{_idx(entry[f"{std}index"])} → <b>{_idx(fixed[f"{std}index"])}</b>'
+            f'<span class="ci">{_ci_idx(entry[f"{std}index_ci"])} → {_ci_idx(fixed[f"{std}index_ci"])}</span></td>'
+        )
+        note = "a corrected share fell below zero and was set to zero" if fixed["clipped"] else ""
+        cells.append(f"<td>{note}</td>")
+        rows.append(('<tr class="flagged">' if not entry["eligible"] else "<tr>") + "".join(cells) + "</tr>")
+    caption = (
+        f"Raw shares (counting the model's labels) and shares corrected for its errors, "
+        f"{'standardised to the common ' + _e(stratify) + ' mix, ' if stratify else ''}with {level}% intervals below."
+    )
+    return text + (
+        f'<div class="wrap"><table class="corrected" id="corrected-{_e(lang)}"><caption>{caption}</caption>'
+        + "".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
 def render_html(report: dict, inputs: Sequence[str] = ()) -> str:
     settings = report["settings"]
     stratify = settings["stratify"]
@@ -447,6 +528,7 @@ def render_html(report: dict, inputs: Sequence[str] = ()) -> str:
             f"<figure><figcaption>Sourcing index per outlet</figcaption>{forest_svg(report, lang)}</figure></div>"
         )
         parts.append("<h3>Outlets</h3>" + _outlets_table(report, lang))
+        parts.append("<h3>Corrected for the model's errors</h3>" + _corrected_table(report, lang))
         parts.append("<h3>Pairwise differences</h3>" + _pairwise_table(report, lang))
         parts.append("<h3>Source types</h3>" + _source_types_table(report, lang))
         if report["has_gold"]:
@@ -505,6 +587,14 @@ def outlet_rows(report: dict) -> tuple[list[str], list[list[object]]]:
             header += [f"std_{label}_share", f"std_{label}_lo", f"std_{label}_hi"]
         header += ["std_sourcing_index", "std_sourcing_index_lo", "std_sourcing_index_hi", "std_coverage"]
     header += ["vs_rest_tvd", "vs_rest_p", "vs_rest_p_holm", "vs_rest_significant"]
+    header += ["correction"]
+    for label in LABELS:
+        header += [f"corrected_{label}_share", f"corrected_{label}_lo", f"corrected_{label}_hi"]
+    header += ["corrected_sourcing_index", "corrected_sourcing_index_lo", "corrected_sourcing_index_hi", "corrected_clipped"]
+    if stratified:
+        for label in LABELS:
+            header += [f"corrected_std_{label}_share", f"corrected_std_{label}_lo", f"corrected_std_{label}_hi"]
+        header += ["corrected_std_sourcing_index", "corrected_std_sourcing_index_lo", "corrected_std_sourcing_index_hi"]
     rows = []
     for lang, section in report["languages"].items():
         for r in section["outlets"]:
@@ -520,8 +610,25 @@ def outlet_rows(report: dict) -> tuple[list[str], list[list[object]]]:
                 row += [r["std_index"], _ci(r["std_index_ci"], 0), _ci(r["std_index_ci"], 1), r["std_coverage"]]
             t = r["vs_rest"]
             row += [t["statistic"], t["p"], t["p_holm"], t["significant"]] if t else [None] * 4
+            row += _corrected_cells(r.get("corrected"), section["correction"], stratified)
             rows.append(row)
     return header, rows
+
+
+def _corrected_cells(fixed: dict | None, correction: dict, stratified: bool) -> list[object]:
+    n = 3 * len(LABELS) + 4 + (3 * len(LABELS) + 3 if stratified else 0)
+    if fixed is None:
+        return [None] * (n + 1)
+    cells: list[object] = [correction["method"]]
+    prefixes = ["", "std_"] if stratified else [""]
+    for prefix in prefixes:
+        for label in LABELS:
+            ci = fixed[f"{prefix}share_ci"][label] if fixed[f"{prefix}share_ci"] else None
+            cells += [fixed[f"{prefix}shares"][label], _ci(ci, 0), _ci(ci, 1)]
+        cells += [fixed[f"{prefix}index"], _ci(fixed[f"{prefix}index_ci"], 0), _ci(fixed[f"{prefix}index_ci"], 1)]
+        if prefix == "":
+            cells.append(fixed["clipped"])
+    return cells
 
 
 def comparison_rows(report: dict) -> tuple[list[str], list[list[object]]]:
@@ -561,6 +668,7 @@ def gold_rows(report: dict) -> tuple[list[str], list[list[object]]]:
     for label in LABELS:
         header += [f"{label}_predicted", f"{label}_gold", f"{label}_abs_diff"]
     header += ["index_predicted", "index_gold", "index_diff", "index_diff_lo", "index_diff_hi"]
+    header += ["mean_abs_diff"] + [f"{label}_corrected" for label in LABELS] + ["index_corrected", "corrected_mean_abs_diff"]
     rows = []
     for lang, section in report["languages"].items():
         for r in section["outlets"]:
@@ -569,7 +677,12 @@ def gold_rows(report: dict) -> tuple[list[str], list[list[object]]]:
             for label in LABELS:
                 row += [g["predicted_shares"][label], g["gold_shares"][label], g["abs_diff"][label]]
             row += [g["predicted_index"], g["gold_index"], g["index_diff"]]
-            row += [_ci(g["index_diff_ci"], 0), _ci(g["index_diff_ci"], 1)]
+            row += [_ci(g["index_diff_ci"], 0), _ci(g["index_diff_ci"], 1), g["mean_abs_diff"]]
+            if "corrected_shares" in g:
+                row += [g["corrected_shares"][label] for label in LABELS]
+                row += [g["corrected_index"], g["corrected_mean_abs_diff"]]
+            else:
+                row += [None] * (len(LABELS) + 2)
             rows.append(row)
     return header, rows
 
@@ -599,6 +712,41 @@ def _short_pct_ci(ci: Sequence[float] | None) -> str:
 
 def _short_idx_ci(ci: Sequence[float] | None) -> str:
     return "" if ci is None else f"{ci[0]:.2f}…{ci[1]:.2f}"
+
+
+def _corrected_terminal(report: dict, section: dict, level: int):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    correction = section["correction"]
+    if not correction["applied"]:
+        return Text(f"Corrected shares: none ({correction['reason']}).", style="dim")
+    std = "std_" if report["settings"]["stratify"] else ""
+    largest = _largest_error(correction)
+    table = Table(
+        title=f"Corrected for the model's errors ({correction['method']})",
+        caption=(
+            (f"On {correction['stability']['calibration_rows']} labelled sentences {largest}. " if largest else "")
+            + f"% of sentences if every label were right; second line: {level}% interval (articles and error rates resampled)"
+        ),
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("outlet", overflow="fold", min_width=16, max_width=22)
+    for label in LABELS:
+        table.add_column(TERMINAL_SHORT[label], justify="right", no_wrap=True)
+    table.add_column("sourcing", justify="right", no_wrap=True)
+    for entry in [*section["outlets"], {**section["pooled"], "outlet": POOLED_NAME, "eligible": True}]:
+        fixed = entry["corrected"]
+        ci = fixed[f"{std}share_ci"]
+        cells = [entry["outlet"] + (" [dim](clipped)[/]" if fixed["clipped"] else "")]
+        cells += [
+            f"{100 * fixed[f'{std}shares'][label]:.0f}%\n[dim]{_short_pct_ci(ci[label] if ci else None)}[/]" for label in LABELS
+        ]
+        cells.append(f"{_idx(fixed[f'{std}index'])}\n[dim]{_short_idx_ci(fixed[f'{std}index_ci'])}[/]")
+        table.add_row(*cells, style="dim" if not entry["eligible"] else None)
+    return table
 
 
 def render_terminal(report: dict):
@@ -647,6 +795,7 @@ def render_terminal(report: dict):
                 cells.append(f"p {_p(test['p_holm'])}\n{mark}")
             table.add_row(*cells, style="dim" if not entry["eligible"] else None)
         parts.append(table)
+        parts.append(_corrected_terminal(report, section, level))
         flagged = [r for r in section["outlets"] if not r["eligible"]]
         lines = [f"{r['outlet']}: {r['flag']}" for r in flagged]
         significant = [p for p in section["pairwise"] if p.get("significant")]

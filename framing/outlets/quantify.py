@@ -319,7 +319,7 @@ class LanguageCorrection:
             start += len(draws)
             if self.method == "em":
                 w = (draws * aw[None, :])[:, group.sentence_article]
-                out.append(em(group.scores, prior[b], w, tol=1e-6, max_iter=300))  # type: ignore[arg-type]
+                out.append(em(group.scores, prior[b], w, tol=1e-5, max_iter=300))  # type: ignore[arg-type]
                 continue
             totals = draws @ _observed_totals(group, self.method, aw)
             with np.errstate(invalid="ignore", divide="ignore"):

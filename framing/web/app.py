@@ -512,15 +512,19 @@ def _outlet_settings(form_values: dict[str, str]) -> dict[str, Any]:
     return settings
 
 
-def outlet_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """`framing outlets`' analysis of an uploaded classified JSONL file, as JSON-ready data."""
-    from framing.outlets.analysis import OutletsInputError, OutletsSettings, analyse, load_articles
+def outlet_report(data: bytes, name: str, settings: dict[str, Any], model_path: str | None = None) -> dict[str, Any]:
+    """`framing outlets`' analysis of an uploaded classified JSONL file, as JSON-ready data; shares
+    are also corrected with the confusion file of the served model, when it ships one."""
+    from framing.errors import FramingError
+    from framing.outlets.analysis import OutletsSettings, analyse, load_articles
+    from framing.outlets.quantify import model_calibration
 
     with _uploaded_file(data, name) as path:
         try:
             articles = load_articles([path], None, settings.get("stratify"))
-            report = analyse(articles, OutletsSettings(**settings))
-        except OutletsInputError as exc:
+            calibration = model_calibration(Path(model_path)) if model_path else None
+            report = analyse(articles, OutletsSettings(**settings), calibration)
+        except FramingError as exc:
             raise HTTPException(400, _detail(str(exc), path, name)) from None
     return {"inputs": [name], **report}
 
@@ -630,7 +634,7 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
 
     def locked_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str, Any]:
         with service._lock:  # resampling is as CPU-hungry as the model: one heavy job at a time
-            return outlet_report(data, name, settings)
+            return outlet_report(data, name, settings, model_path)
 
     @app.post(
         "/api/outlets",

@@ -478,7 +478,10 @@ def read_confusion(path: Path) -> Calibration:
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise CalibrationError(f"{path}: malformed confusion file ({exc})") from None
-    return Calibration(source=f"{path} ({data.get('description', '')})", languages=languages)
+    # The folder's name rather than this machine's path: the source is printed in reports that get published.
+    where = f"{path.parent.name}/{path.name}"
+    description = data.get("description")
+    return Calibration(source=f"{description}; file {where}" if description else where, languages=languages)
 
 
 def model_calibration(folder: Path | None) -> Calibration | None:

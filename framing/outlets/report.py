@@ -431,8 +431,8 @@ def correction_explanation(section: dict) -> str:
         + " Counting its labels therefore shifts each outlet's shares in the direction of its mistakes.",
         "The corrected shares estimate what the shares would be if every sentence were labelled right, from how "
         f"often the model confused each label on those sentences ({c['source']}); method: {c['method_name']}.",
-        "Their intervals are wider because they include both the chance in which articles an outlet published "
-        "and the chance in which sentences the model's error rates were measured on.",
+        "Their intervals include two kinds of chance: which articles the outlet happened to publish, and which "
+        "sentences the model's error rates happened to be measured on.",
         "The correction assumes the model errs the same way on every outlet; an outlet whose style misleads the "
         "model in its own way is not fixed by it. Where raw and corrected shares differ by more than their "
         "intervals, the model's errors matter for that outlet.",

@@ -466,3 +466,22 @@ def test_command_shows_raw_and_corrected_side_by_side(tmp_path):
     assert result.exit_code == 2 and f"{bad}:1: label 'nonsense' is not one of" in " ".join(result.output.split())
     result = runner.invoke(app, [*args, "--shares", "both"])
     assert result.exit_code == 2 and "shares must be 'corrected' or 'raw'" in result.output
+
+
+def test_the_web_report_corrects_with_the_served_models_confusion_file(tmp_path):
+    from framing.web.app import outlet_report
+
+    rng = np.random.default_rng(17)
+    data = "".join(json.dumps(r) + "\n" for r in classified_rows(rng)).encode("utf-8")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    calibration = tmp_path / "predictions.jsonl"
+    write_jsonl(calibration, predictions_rows(rng, 50))
+    write_confusion(confusion_from_predictions(calibration), folder / quantify.CONFUSION_FILE)
+    settings = {"n_bootstrap": 100, "n_permutations": 19}
+    report = outlet_report(data, "classified.jsonl", settings, str(folder))
+    correction = report["languages"]["en"]["correction"]
+    assert correction["applied"] and correction["source"].endswith("model/confusion.json")
+    assert str(tmp_path) not in json.dumps(report)  # no local path in a report meant to be shared
+    bare = outlet_report(data, "classified.jsonl", settings, str(tmp_path))
+    assert not bare["languages"]["en"]["correction"]["applied"]

@@ -180,14 +180,18 @@ def forest_svg(report: dict, lang: str) -> str:
     section = report["languages"][lang]
     rows = _chart_rows(section)
     has_gold = report["has_gold"]
+    corrected_key = "std_index" if report["settings"]["stratify"] else "index"
+    has_corrected = section.get("correction", {}).get("applied", False)
     points: list[float] = [0.0]
     for row in rows:
         _, _, index, ci = _view(report, row)
         points += [v for v in (index, *(ci or ())) if v is not None]
         if has_gold and "gold" in row and row["gold"]["gold_index"] is not None:
             points.append(row["gold"]["gold_index"])
+        if has_corrected and row.get("corrected") and row["corrected"][corrected_key] is not None:
+            points.append(row["corrected"][corrected_key])
     lo, hi = max(-1.0, min(points) - 0.05), min(1.0, max(points) + 0.05)
-    name_w, plot_w, row_h, top = _name_width([r["outlet"] for r in rows]), 330, 30, 46
+    name_w, plot_w, row_h, top = _name_width([r["outlet"] for r in rows]), 330, 30, 46 + (16 if has_corrected else 0)
     text_w = 140
     width, height = name_w + plot_w + text_w, top + row_h * len(rows) + 40
 
@@ -204,6 +208,8 @@ def forest_svg(report: dict, lang: str) -> str:
         + '<tspan dx="14">○ too little data (not ranked)</tspan></text>',
         '<text x="8" y="36" class="note">−1: no claim sourced · +1: every claim sourced · dashed: all outlets pooled</text>',
     ]
+    if has_corrected:
+        out.append('<text x="8" y="52" class="legend">▲ the same, corrected for the model\'s errors</text>')
     axis_y = top + row_h * len(rows) + 4
     for tick in _ticks(lo, hi):
         tx = sx(tick)
@@ -234,6 +240,13 @@ def forest_svg(report: dict, lang: str) -> str:
                 f'<path class="gold" d="M{gx:.1f},{y - 5}L{gx + 5:.1f},{y}L{gx:.1f},{y + 5}L{gx - 5:.1f},{y}Z">'
                 f"<title>{_e(row['outlet'])}: gold {_idx(row['gold']['gold_index'])}</title></path>"
             )
+        fixed = row.get("corrected") if has_corrected else None
+        if fixed and fixed[corrected_key] is not None:
+            cx = sx(fixed[corrected_key])
+            out.append(
+                f'<path class="corrected" d="M{cx:.1f},{y - 9:.1f}L{cx + 4.5:.1f},{y - 2:.1f}L{cx - 4.5:.1f},{y - 2:.1f}Z">'
+                f"<title>{_e(row['outlet'])}: corrected for the model's errors {_idx(fixed[corrected_key])}</title></path>"
+            )
         out.append(
             f'<text x="{name_w + plot_w + 10}" y="{y + 4}" class="tick">{_idx(index)}'
             + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
@@ -261,7 +274,7 @@ svg text{font-size:12px;fill:#222}svg text.legend{font-size:12px}svg text.note{f
 svg text.tick{font-size:11px;fill:#444}svg text.flagged{fill:#999;font-style:italic}svg text.pooled{font-weight:700}
 svg .axis{stroke:#444}svg .grid{stroke:#eee}svg .zero{stroke:#aaa}svg .pooled-line{stroke:#444;stroke-dasharray:4 3}
 svg .whisker{stroke:#111;stroke-width:1.2;fill:none}svg .ci{stroke:#1f4e79;stroke-width:2}
-svg .point.flagged .ci{stroke:#9ab}svg .gold{fill:none;stroke:#000;stroke-width:1.3}
+svg .point.flagged .ci{stroke:#9ab}svg .gold{fill:none;stroke:#000;stroke-width:1.3}svg .corrected{fill:#c0392b}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:baseline}
 """

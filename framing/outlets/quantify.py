@@ -367,22 +367,9 @@ def read_calibration(path: Path) -> Calibration:
     """A labelled sample with predictions, as `framing evaluate --predictions` writes it: JSONL with
     `gold_label` (gold), `label` (predicted) and, for PACC and EM, `scores`; `lang` and `article`
     when present (rows without `lang` count as `und`; without `article`, each row is its own)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     parsed: list[tuple[str, str, int, int, list[float] | None]] = []  # (cluster, lang, gold, pred, scores)
     with_scores = without_scores = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CalibrationError(f"{where}: malformed JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise CalibrationError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for where, row in _json_rows(path):
         for name in ("gold_label", "label"):
             if row.get(name) not in _I:
                 raise CalibrationError(f"{where}: {name} {row.get(name)!r} is not one of {', '.join(LABELS)}")
@@ -396,7 +383,7 @@ def read_calibration(path: Path) -> Calibration:
             with_scores = with_scores or where
             scores = _scores(row["scores"], where, CalibrationError)
         article = row.get("article")
-        cluster = f"a:{article}" if article not in (None, "") else f"row:{number}"
+        cluster = f"a:{article}" if article not in (None, "") else f"row:{where}"
         parsed.append((cluster, lang, _I[row["gold_label"]], _I[row["label"]], scores))
     if not parsed:
         raise CalibrationError(f"{path}: no rows")
@@ -496,18 +483,31 @@ def join_gold(classified: Path, corpus: Path) -> list[dict]:
     it was run on, joined by `id`: classify overwrites `label` with the prediction, so the gold label
     comes back from the corpus as `gold_label`."""
     gold: dict[str, str] = {}
-    for number, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            if "id" not in row or row.get("label") not in _I:
-                raise CalibrationError(f"{corpus}:{number}: needs an `id` and a `label`")
-            gold[str(row["id"])] = row["label"]
+    for where, row in _json_rows(corpus):
+        if "id" not in row or row.get("label") not in _I:
+            raise CalibrationError(f"{where}: needs an `id` and a `label` (one of {', '.join(LABELS)})")
+        gold[str(row["id"])] = row["label"]
     out = []
-    for number, line in enumerate(classified.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            key = str(row.get("id"))
-            if key not in gold:
-                raise CalibrationError(f"{classified}:{number}: id {key!r} is not in {corpus}")
-            out.append({**row, "gold_label": gold[key]})
+    for where, row in _json_rows(classified):
+        key = str(row.get("id"))
+        if key not in gold:
+            raise CalibrationError(f"{where}: id {key!r} is not in {corpus}")
+        out.append({**row, "gold_label": gold[key]})
     return out
+
+
+def _json_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CalibrationError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise CalibrationError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        yield f"{path}:{number}", row

@@ -562,7 +562,10 @@ def render_html(report: dict, inputs: Sequence[str] = ()) -> str:
         + f" ({_permutations_text(report)} permutations), then Holm's correction over the tests in the language.</li>"
         "<li>“No difference shown” is not “the same”: with few articles, real differences go undetected.</li>"
         "<li>The labels are a model's output unless stated otherwise: its errors can differ by outlet. When gold labels "
-        "are present, the last table of each language shows how far they move each outlet's numbers.</li></ul>"
+        "are present, the last table of each language shows how far they move each outlet's numbers.</li>"
+        "<li>“Corrected for the model's errors” estimates the shares as if every sentence were labelled right, from how "
+        "often the model confuses each label on labelled sentences; it corrects the model's average errors, not an "
+        "outlet's own, and its intervals also count the chance in those error rates.</li></ul>"
         "</body></html>"
     )
     return "".join(parts)

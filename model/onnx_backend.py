@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
+from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
@@ -178,8 +179,6 @@ def model_key(model_folder: str | Path, digests: Mapping[str, str] | None = None
 
 def _verified_digests(folder: Path) -> dict[str, str]:
     """The folder's recorded checksums; only call after `check_model_folder` has verified them."""
-    from framing.model.classifier import CHECKSUMS_FILE
-
     recorded = folder / CHECKSUMS_FILE
     if not recorded.is_file():
         return {}
@@ -218,9 +217,7 @@ def _load_torch_model(folder: Path, config: dict):
     hf_logging.disable_progress_bar()
     try:
         if (folder / "adapter_config.json").is_file():
-            from framing.model.classifier import _load_adapter
-
-            return _load_adapter(folder, config)[0]
+            return load_adapter(folder, config)[0]
         from framing.model.modeling import E5ForFramingClassification
 
         return E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
@@ -236,8 +233,6 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
     an atomic rename, the manifest last: a reader sees a complete file or none, and two processes
     converting at once only do the work twice. `model` may be the already loaded torch model.
     """
-    from framing.model.classifier import check_model_folder
-
     folder, target_dir = Path(model_folder), Path(target_dir)
     config = check_model_folder(folder)
     key = model_key(folder, _verified_digests(folder))
@@ -307,8 +302,6 @@ class OnnxLogits:
         `checked` says the caller has just run `check_model_folder` on it (which hashes every
         weight file: 0.35 s for a full e5-small folder), so it is not run twice.
         """
-        from framing.model.classifier import check_model_folder
-
         folder = Path(model_folder)
         if not checked:
             check_model_folder(folder)  # refuses folders without safetensors weights before anything is hashed

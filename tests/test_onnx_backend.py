@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from framing.model.classifier import ModelFolderError
 from framing.model.features import InputSettings, encode_sentence, pad_batch_numpy
+from framing.model.folder import ModelFolderError
 from framing.model.modeling import E5ForFramingClassification, pad_batch
 from framing.model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
 from framing.training.data import with_context
@@ -117,7 +117,7 @@ def test_changed_weights_or_temperature(tiny_run, tmp_path):
 
 
 def test_recorded_checksums_give_the_same_key(tiny_run):
-    from framing.model.classifier import folder_checksums
+    from framing.model.folder import folder_checksums
 
     assert model_key(tiny_run, folder_checksums(tiny_run)) == model_key(tiny_run)
 

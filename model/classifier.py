@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
 from framing.model.features import encode_sentence, pad_batch_numpy
 from framing.model.folder import ModelFolderError, check_model_folder, inference_tokenizer, load_adapter
 from framing.model.labels import LABELS
@@ -93,8 +94,9 @@ class FramingClassifier:
         if is_adapter:
             model, tokenizer = load_adapter(folder, config)
         else:
-            from framing.model.modeling import E5ForFramingClassification
             from transformers import AutoTokenizer
+
+            from framing.model.modeling import E5ForFramingClassification
 
             model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -121,6 +123,7 @@ class FramingClassifier:
             run, mode = (lambda rows: self.onnx(pad_batch_numpy(rows, pad_id))), contextlib.nullcontext()
         else:
             import torch
+
             from framing.model.modeling import pad_batch
 
             run, mode = (lambda rows: self.model(**pad_batch(rows, pad_id)).logits.numpy()), torch.inference_mode()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from framing.model.packaged_e5 import E5_PREFIX, E5_SPECIAL_TOKENS
 
 

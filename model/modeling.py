@@ -9,12 +9,13 @@ sentence vector.
 from __future__ import annotations
 
 import torch
-from framing.model.features import InputSettings, pad_batch_numpy
-from framing.model.labels import ID2LABEL, LABEL2ID, LABELS
-from framing.model.settings import ModelSettings
 from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from framing.model.features import InputSettings, pad_batch_numpy
+from framing.model.labels import ID2LABEL, LABEL2ID, LABELS
+from framing.model.settings import ModelSettings
 
 
 def pad_batch(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:

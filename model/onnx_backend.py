@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
+
 from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
 from framing.model.settings import SETTINGS_KEY, ModelSettings
 

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from framing.model.labels import LABELS
 from framing.training.corpus_checks import cross_split_duplicates, normalise
 from framing.training.data import load_corpus

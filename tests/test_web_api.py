@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from framing.model.labels import LABELS
 
+from framing.model.labels import LABELS
 from framing.web.app import STATIC_DIR, create_app, source_spans
 
 from .conftest import TINY_CORPUS

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from framing.files import write_jsonl_atomic
 from framing.training.corpus_checks import cross_split_duplicates
 from framing.training.data import load_corpus, split_by_article
-
-from framing.files import write_jsonl_atomic
 
 FIELD_ORDER = ("id", "article", "outlet", "lang", "topic", "region", "date", "text", "label", "source", "source_type")
 

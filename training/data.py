@@ -13,11 +13,12 @@ import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
-
 from framing.errors import FramingError
+from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
+from framing.training.config import Config
 
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "article", "outlet", "lang", "text", "label")
 OPTIONAL_FIELDS: tuple[str, ...] = ("source", "source_type", "topic", "region", "date", "split")
@@ -145,3 +146,38 @@ def corpus_hash(paths: Iterable[str | Path]) -> str:
 
 def label_counts(rows: Iterable[dict]) -> Counter:
     return Counter(row["label"] for row in rows)
+
+
+@dataclass
+class Splits:
+    train: list[dict]
+    dev: list[dict]
+    test: list[dict] | None
+    files: list[Path]
+
+
+def load_splits(config: Config) -> Splits:
+    data = config.data
+    train_path = config.resolve_path(data.train)
+    files = [train_path]
+    train_rows = load_corpus(train_path)
+    if data.dev:
+        dev_path = config.resolve_path(data.dev)
+        files.append(dev_path)
+        dev_rows = load_corpus(dev_path)
+    else:
+        train_rows, dev_rows = split_by_article(train_rows, data.dev_fraction, config.seed)
+    test_rows = None
+    if data.test:
+        test_path = config.resolve_path(data.test)
+        files.append(test_path)
+        test_rows = load_corpus(test_path)
+    if data.max_train_sentences:
+        train_rows = subsample_articles(train_rows, data.max_train_sentences, config.seed)
+    overlap = {r["article"] for r in train_rows} & {r["article"] for r in dev_rows + (test_rows or [])}
+    if overlap:
+        raise CorpusError(f"{train_path}: articles in two splits: {', '.join(sorted(overlap)[:5])}")
+    missing = [label for label in LABELS if label not in label_counts(train_rows)]
+    if missing:
+        raise CorpusError(f"{train_path}: label(s) {', '.join(missing)} missing entirely from the training data")
+    return Splits(train_rows, dev_rows, test_rows, files)

@@ -164,15 +164,25 @@ class FramingClassifier:
 
     def classify_article(self, text: str, batch_size: int = 32) -> list[ClassifiedSentence]:
         """Segment an article and label each sentence, each seeing the one before it."""
-        sentences = segment(text)
-        if not sentences:
-            return []
-        article_lang = detect_language(text)
-        article_lang = article_lang if is_supported(article_lang) else None
-        texts = [s.text for s in sentences]
-        contexts = [None, *texts[:-1]]
-        predictions = self.predict(texts, contexts, batch_size)
-        return [
-            ClassifiedSentence(s.text, s.start, s.end, detect_language(s.text, article_lang), p.label, p.scores)
-            for s, p in zip(sentences, predictions, strict=True)
-        ]
+        return self.classify_articles([text], batch_size)[0]
+
+    def classify_articles(
+        self, texts: Sequence[str], batch_size: int = 32, on_batch: Callable[[int], None] | None = None
+    ) -> list[list[ClassifiedSentence]]:
+        """`classify_article` for many articles, batched across them: the one article path that
+        the command line, the web page and Ray all use. An article with no sentences gives []."""
+        segmented = [segment(text) for text in texts]
+        sentences = [s.text for article in segmented for s in article]
+        contexts = [c for article in segmented if article for c in [None, *(s.text for s in article[:-1])]]
+        predictions = iter(self.predict(sentences, contexts, batch_size, on_batch) if sentences else ())
+        out = []
+        for text, article in zip(texts, segmented, strict=True):
+            article_lang = detect_language(text) if article else None
+            article_lang = article_lang if article_lang and is_supported(article_lang) else None
+            out.append(
+                [
+                    ClassifiedSentence(s.text, s.start, s.end, detect_language(s.text, article_lang), p.label, p.scores)
+                    for s, p in zip(article, predictions, strict=False)
+                ]
+            )
+        return out

@@ -26,10 +26,11 @@ import numpy as np
 
 from framing.batch.inputs import InputError, read_text
 from framing.errors import FramingError
-from framing.model.labels import LABELS, SOURCE_TYPES
+from framing.model.labels import LABELS, SOURCE_TYPES, SOURCED_LABELS
+from framing.model.langid import UNDETERMINED
 
 #: Labels whose sentences name a source; the sourcing index counts them against UNSOURCED.
-SOURCED: tuple[str, ...] = ("attributed_fact", "analyst_claim")
+SOURCED: tuple[str, ...] = tuple(label for label in LABELS if label in SOURCED_LABELS)
 UNSOURCED = "unattributed_assertion"
 SOURCING_INDEX_DEFINITION = (
     "sourcing index = (attributed_fact + analyst_claim − unattributed_assertion) / "
@@ -40,7 +41,7 @@ SOURCING_INDEX_DEFINITION = (
 #: Stratum given to articles that lack the stratifying field.
 MISSING_STRATUM = "(none)"
 #: Article language when no row of the article says.
-UNKNOWN_LANG = "und"
+UNKNOWN_LANG = UNDETERMINED
 #: Cap on the floats held at once by a resampling batch (a replicate × article matrix), ~16 MB.
 _BATCH_CELLS = 2_000_000
 

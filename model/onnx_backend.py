@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from framing.files import write_json_atomic
 from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
 from framing.model.settings import SETTINGS_KEY, ModelSettings
 
@@ -249,8 +250,7 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
         target_dir.mkdir(exist_ok=True)
         os.replace(produced, target_dir / name)
         manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__}
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        os.replace(staging / MANIFEST_NAME, target_dir / MANIFEST_NAME)
+        write_json_atomic(target_dir / MANIFEST_NAME, manifest)  # last: it marks the conversion complete
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target_dir / name

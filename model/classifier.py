@@ -70,7 +70,7 @@ class FramingClassifier:
     def from_pretrained(cls, path: str | Path, backend: Backend = "auto") -> FramingClassifier:
         """Load a model folder: a full model, or a LoRA adapter over its recorded base model.
 
-        backend: "auto" runs the int8 ONNX model (converted and cached on first use, about 20 s),
+        backend: "auto" runs the int8 ONNX model (converted and cached on first use),
         falling back to torch with a warning if onnxruntime is missing or the conversion fails;
         "onnx" and "onnx-fp32" raise instead of falling back; "torch" is the fp32 torch model.
         Once converted, the ONNX path loads in about a second: it imports neither torch nor

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from framing.model.packaged_e5 import E5_PREFIX, E5_SPECIAL_TOKENS
 
 
@@ -35,21 +36,6 @@ class InputSettings:
     context_max_tokens: int = 48
     use_context: bool = True
     prefix: str = E5_PREFIX
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | object) -> InputSettings:
-        return cls(
-            max_length=config_value(config, "framing_max_length", cls.max_length),
-            context_max_tokens=config_value(config, "framing_context_max_tokens", cls.context_max_tokens),
-            use_context=config_value(config, "framing_use_context", cls.use_context),
-            prefix=config_value(config, "framing_prefix", cls.prefix),
-        )
-
-    def write_to(self, config: object) -> None:
-        config.framing_max_length = self.max_length
-        config.framing_context_max_tokens = self.context_max_tokens
-        config.framing_use_context = self.use_context
-        config.framing_prefix = self.prefix
 
 
 class FastTokenizer:

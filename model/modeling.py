@@ -9,11 +9,13 @@ sentence vector.
 from __future__ import annotations
 
 import torch
-from framing.model.features import InputSettings, pad_batch_numpy
-from framing.model.labels import ID2LABEL, LABEL2ID, LABELS
 from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from framing.model.features import InputSettings, pad_batch_numpy
+from framing.model.labels import ID2LABEL, LABEL2ID, LABELS
+from framing.model.settings import ModelSettings
 
 
 def pad_batch(features: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -64,6 +66,5 @@ def classification_config(base_config: BertConfig, settings: InputSettings, drop
     config.label2id = dict(LABEL2ID)
     config.classifier_dropout = dropout
     config.architectures = ["E5ForFramingClassification"]
-    config.framing_temperature = 1.0
-    settings.write_to(config)
+    ModelSettings(input=settings).write_to(config)
     return config

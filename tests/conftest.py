@@ -28,9 +28,10 @@ CHROMIUM_ARGS = [
 
 def build_tiny_tokenizer(texts: list[str]):
     """A word-level tokenizer over the words of `texts` (plus the e5 prefix)."""
-    from framing.model.packaged_e5 import E5_SPECIAL_TOKENS
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
+
+    from framing.model.packaged_e5 import E5_SPECIAL_TOKENS
 
     words = sorted({w for t in [*texts, "query:"] for w in re.findall(r"\w+|[^\w\s]", t)})
     vocab = {token: i for i, token in enumerate(SPECIALS + words)}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from framing.training.baselines import cue_word_label, tfidf_logreg
 from framing.training.data import load_corpus
 

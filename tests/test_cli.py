@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from framing.model.labels import LABELS
 from typer.testing import CliRunner
 
 from framing.cli.app import app
+from framing.model.labels import LABELS
 
 from .conftest import TINY_CORPUS
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from framing.training.config import ConfigError, load_config, parse_config
 from framing.training.data import CorpusError, load_corpus, split_by_article, with_context
 

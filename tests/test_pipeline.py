@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from framing.model import FramingClassifier, ModelFolderError
 from framing.model.features import InputSettings, encode_sentence
 from framing.model.labels import LABELS
@@ -123,7 +124,7 @@ def test_lora_run_ships_a_small_adapter_that_reloads_to_the_same_predictions(tin
     adapter = tmp_path / "run" / "adapter"
     assert (adapter / "adapter_model.safetensors").is_file() and not (adapter / "model.safetensors").exists()
     peft_base = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
-    assert peft_base == json.loads((adapter / "config.json").read_text(encoding="utf-8"))["framing_base_model"]
+    assert peft_base == json.loads((adapter / "config.json").read_text(encoding="utf-8"))["framing"]["base_model"]
     sentences = ["The ministry said 40 tankers arrived.", "قال المرصد إن خمسة قتلوا."]
     merged = FramingClassifier.from_pretrained(tmp_path / "run").predict_proba(sentences)
     from_adapter = FramingClassifier.from_pretrained(adapter).predict_proba(sentences)

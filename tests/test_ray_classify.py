@@ -139,10 +139,9 @@ def test_bad_lines_and_duplicates_inside_chunks_match_the_local_path(
     chunk and in chunks of 2, where each chunk's first sentence must still read the sentence
     before it, as it does locally; and the inputs given in reverse alphabetical order, which
     the errors file must keep."""
-    from framing.model import FramingClassifier
-
     from framing.batch.ray_runner import classify_with_ray
     from framing.batch.stream import classify_to_file
+    from framing.model import FramingClassifier
 
     inputs = _mixed_inputs(tmp_path)[:: -1 if reverse else 1]
     local = classify_to_file(FramingClassifier.from_pretrained(tiny_run), inputs, tmp_path / "local.jsonl", sentences_mode)

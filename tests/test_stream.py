@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
-from framing.model import FramingClassifier
 
 from framing.batch.stream import classify_to_file
+from framing.model import FramingClassifier
 
 
 def write_sentences(path, n: int, bad_every: int = 0) -> None:

@@ -4,10 +4,11 @@ offsets always map back to the input, and the sentences cover the text."""
 from __future__ import annotations
 
 import pytest
-from framing.model.langid import detect_language
-from framing.model.segment import segment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from framing.model.langid import detect_language
+from framing.model.segment import segment
 
 NEWSY = st.sampled_from(
     [

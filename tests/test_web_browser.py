@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from framing.model.labels import LABELS
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS

@@ -13,14 +13,36 @@ import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
-
 from framing.errors import FramingError
+from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
+from framing.training.config import Config
 
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "article", "outlet", "lang", "text", "label")
-OPTIONAL_FIELDS: tuple[str, ...] = ("source", "source_type", "topic", "region", "date", "split")
+OPTIONAL_FIELDS: tuple[str, ...] = (
+    "source",
+    "source_type",
+    "source_named",
+    "vague_attribution",
+    "pattern",
+    "topic",
+    "region",
+    "date",
+    "split",
+)
+#: Hard patterns a writer may tag a row with (docs/corpus.md); test_hard reports per pattern.
+PATTERNS: tuple[str, ...] = (
+    "far_follow_on",
+    "long_sentence",
+    "mentions_statement",
+    "report_interpreter_vs_monitor",
+    "vague",
+    "furniture",
+    "web_orthography",
+    "commentary",
+)
 
 
 class CorpusError(FramingError):
@@ -77,6 +99,21 @@ def validate_row(row: dict, where: str) -> dict:
             raise CorpusError(f"{where}: source '{source}' is not a substring of the text")
         if row.get("source_type") not in SOURCE_TYPES:
             raise CorpusError(f"{where}: source_type '{row.get('source_type')}' is not one of {', '.join(SOURCE_TYPES)}")
+        if (row["label"] == "analyst_claim") != (row["source_type"] == "expert_analyst"):
+            raise CorpusError(f"{where}: source_type expert_analyst is for analyst_claim rows, and only for them")
+        if "source_named" in row and not isinstance(row["source_named"], bool):
+            raise CorpusError(f"{where}: source_named must be true or false")
+    else:
+        for field in ("source", "source_type", "source_named"):
+            if field in row:
+                raise CorpusError(f"{where}: '{field}' is only for attributed_fact and analyst_claim rows")
+    if "vague_attribution" in row:
+        if not isinstance(row["vague_attribution"], bool):
+            raise CorpusError(f"{where}: vague_attribution must be true or false")
+        if row["vague_attribution"] and row["label"] == "other":
+            raise CorpusError(f"{where}: an 'other' row makes no claim, so it cannot borrow authority (vague_attribution)")
+    if "pattern" in row and row["pattern"] not in PATTERNS:
+        raise CorpusError(f"{where}: pattern '{row['pattern']}' is not one of {', '.join(PATTERNS)}")
     return {k: row[k] for k in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS) if k in row}
 
 
@@ -145,3 +182,38 @@ def corpus_hash(paths: Iterable[str | Path]) -> str:
 
 def label_counts(rows: Iterable[dict]) -> Counter:
     return Counter(row["label"] for row in rows)
+
+
+@dataclass
+class Splits:
+    train: list[dict]
+    dev: list[dict]
+    test: list[dict] | None
+    files: list[Path]
+
+
+def load_splits(config: Config) -> Splits:
+    data = config.data
+    train_path = config.resolve_path(data.train)
+    files = [train_path]
+    train_rows = load_corpus(train_path)
+    if data.dev:
+        dev_path = config.resolve_path(data.dev)
+        files.append(dev_path)
+        dev_rows = load_corpus(dev_path)
+    else:
+        train_rows, dev_rows = split_by_article(train_rows, data.dev_fraction, config.seed)
+    test_rows = None
+    if data.test:
+        test_path = config.resolve_path(data.test)
+        files.append(test_path)
+        test_rows = load_corpus(test_path)
+    if data.max_train_sentences:
+        train_rows = subsample_articles(train_rows, data.max_train_sentences, config.seed)
+    overlap = {r["article"] for r in train_rows} & {r["article"] for r in dev_rows + (test_rows or [])}
+    if overlap:
+        raise CorpusError(f"{train_path}: articles in two splits: {', '.join(sorted(overlap)[:5])}")
+    missing = [label for label in LABELS if label not in label_counts(train_rows)]
+    if missing:
+        raise CorpusError(f"{train_path}: label(s) {', '.join(missing)} missing entirely from the training data")
+    return Splits(train_rows, dev_rows, test_rows, files)

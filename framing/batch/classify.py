@@ -10,12 +10,12 @@ each other context, as the sentences of an article do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from framing.batch.inputs import BadRow, InputRow
 from framing.model.classifier import FramingClassifier
-from framing.model.langid import detect_language, is_supported
-from framing.model.segment import segment
+from framing.model.langid import detect_language
 
 #: Sentences classified per model call; larger batches sort better by length.
 CHUNK_SENTENCES = 512
@@ -41,51 +41,89 @@ def classify_chunk(
     on_sentences: Callable[[int], None] | None,
 ) -> tuple[list[dict], list[BadRow], dict | None]:
     """Output rows, rows with nothing to classify, and the context for the next chunk."""
+    if not sentences_mode:
+        return _classify_article_chunk(classifier, rows, batch_size, on_sentences) + (context,)
     failed: list[BadRow] = []
     texts: list[str] = []
     contexts: list[str | None] = []
-    plan: list[tuple[InputRow, list]] = []
+    kept: list[InputRow] = []
     for row in rows:
         text = row.fields["text"]
-        if sentences_mode:
-            if not text.strip():
-                failed.append(BadRow(row.source, row.line, "empty text"))
-                context = context_after(row.fields)
-                continue
-            same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
-            texts.append(text)
-            contexts.append(context["text"] if same else None)
+        if not text.strip():
+            failed.append(BadRow(row.source, row.line, "empty text"))
             context = context_after(row.fields)
-            plan.append((row, []))
-        else:
-            sentences = segment(text)
-            if not sentences:
-                failed.append(BadRow(row.source, row.line, "no sentences in text (empty or whitespace only)"))
-                continue
-            texts += [s.text for s in sentences]
-            contexts += [None, *[s.text for s in sentences[:-1]]]
-            plan.append((row, sentences))
-    predictions = iter(classifier.predict(texts, contexts, batch_size, on_batch=on_sentences)) if texts else iter(())
+            continue
+        same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
+        texts.append(text)
+        contexts.append(context["text"] if same and context is not None else None)
+        context = context_after(row.fields)
+        kept.append(row)
+    predictions = classifier.predict(texts, contexts, batch_size, on_batch=on_sentences) if texts else []
+    out = []
+    for row, p in zip(kept, predictions, strict=True):
+        hint = row.fields.get("lang") if isinstance(row.fields.get("lang"), str) else None
+        out.append(_scored(row.fields, detect_language(row.fields["text"], hint), p.label, p.scores))
+    return out, failed, context
+
+
+def _classify_article_chunk(
+    classifier: FramingClassifier, rows: list[InputRow], batch_size: int, on_sentences: Callable[[int], None] | None
+) -> tuple[list[dict], list[BadRow]]:
+    failed: list[BadRow] = []
     out: list[dict] = []
-    for row, sentences in plan:
-        if sentences_mode:
-            p = next(predictions)
-            hint = row.fields.get("lang") if isinstance(row.fields.get("lang"), str) else None
-            out.append(_scored(row.fields, detect_language(row.fields["text"], hint), p.label, p.scores))
+    articles = classifier.classify_articles([row.fields["text"] for row in rows], batch_size, on_sentences)
+    for row, sentences in zip(rows, articles, strict=True):
+        if not sentences:
+            failed.append(BadRow(row.source, row.line, "no sentences in text (empty or whitespace only)"))
             continue
         base = {k: v for k, v in row.fields.items() if k != "text"}
         article_id = row.fields.get("id", row.fields.get("article", f"{Path(row.source).name}:{row.line}"))
-        hint = detect_language(row.fields["text"])
-        hint = hint if is_supported(hint) else None
         for index, s in enumerate(sentences):
-            p = next(predictions)
             fields = {**base, "article": article_id, "sentence": index, "start": s.start, "end": s.end, "text": s.text}
-            out.append(_scored(fields, detect_language(s.text, hint), p.label, p.scores))
-    return out, failed, context
+            out.append(_scored(fields, s.lang, s.label, s.scores))
+    return out, failed
 
 
 def _scored(row: dict, lang: str, label: str, scores: dict[str, float]) -> dict:
     return {**row, "lang": lang, "label": label, "scores": {k: round(v, 5) for k, v in scores.items()}}
+
+
+@dataclass
+class Chunk:
+    """Consecutive input items: the rows to classify, the bad rows among them, and the position
+    (file index, line) and byte span of the last item, where a checkpoint can resume."""
+
+    rows: list[InputRow] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+    #: every item in input order with the byte span of its JSONL line (None for a whole file)
+    items: list[tuple[InputRow | BadRow, tuple[int, int] | None]] = field(default_factory=list)
+    last: tuple[int, int] = (0, 0)
+
+
+def iter_chunks(
+    items: Iterable[tuple[int, InputRow | BadRow, tuple[int, int] | None]], size: Callable[[InputRow], int], limit: int
+) -> Iterator[Chunk]:
+    """The one chunk loop of every run (in memory, streamed to a file, planned for Ray): cut
+    (file index, item, byte span) triples into chunks whose rows' sizes add up to `limit`."""
+    chunk, total = Chunk(), 0
+    for file_index, item, span in items:
+        chunk.last = (file_index, item.line)
+        chunk.items.append((item, span))
+        if isinstance(item, BadRow):
+            chunk.bad.append(item)
+            continue
+        chunk.rows.append(item)
+        total += size(item)
+        if total >= limit:
+            yield chunk
+            chunk, total = Chunk(last=chunk.last), 0
+    if chunk.rows or chunk.bad:
+        yield chunk
+
+
+def sentence_budget(sentences_mode: bool) -> Callable[[InputRow], int]:
+    """A chunk's size counted in (estimated) sentences."""
+    return lambda row: estimated_sentences(row, sentences_mode)
 
 
 def _classify_rows(
@@ -96,19 +134,9 @@ def _classify_rows(
     batch_size: int,
     on_sentences: Callable[[int], None] | None,
 ) -> Iterator[dict]:
-    chunk: list[InputRow] = []
-    size = 0
     context: dict | None = None
-    for row in rows:
-        chunk.append(row)
-        size += estimated_sentences(row, sentences_mode)
-        if size >= CHUNK_SENTENCES:
-            out, failed, context = classify_chunk(classifier, chunk, sentences_mode, context, batch_size, on_sentences)
-            errors.extend(failed)
-            yield from out
-            chunk, size = [], 0
-    if chunk:
-        out, failed, _ = classify_chunk(classifier, chunk, sentences_mode, context, batch_size, on_sentences)
+    for chunk in iter_chunks(((0, row, None) for row in rows), sentence_budget(sentences_mode), CHUNK_SENTENCES):
+        out, failed, context = classify_chunk(classifier, chunk.rows, sentences_mode, context, batch_size, on_sentences)
         errors.extend(failed)
         yield from out
 

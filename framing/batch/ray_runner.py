@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from framing.batch.classify import classify_chunk, context_after
+from framing.batch.classify import classify_chunk, context_after, iter_chunks
 from framing.batch.inputs import BadRow, InputRow, input_order, iter_input_spans, iter_jsonl_spans, read_document
 from framing.batch.stream import default_errors_path
 from framing.files import atomic_open, write_jsonl_atomic
@@ -40,38 +40,31 @@ def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow], sente
     `errors` and end the current segment, so that a worker never meets them; a chunk may span
     files, as the local path's chunks do."""
     chunks: list[str] = []
-    segments: list[Segment] = []
-    open_segment: Segment | None = None
-    in_chunk = good = 0
-    chunk_context = context = None
-
-    def close() -> None:
-        chunks.append(json.dumps({"segments": segments, "context": chunk_context}, ensure_ascii=False))
-
-    for _, item, span in iter_input_spans(inputs):
-        if isinstance(item, BadRow):
-            errors.append(item)
-            open_segment = None
+    good = 0
+    context = None
+    for chunk in iter_chunks(iter_input_spans(inputs), lambda _row: 1, chunk_rows):
+        errors.extend(chunk.bad)
+        if not chunk.rows:
             continue
-        good += 1
-        in_chunk += 1
-        if span is None:
-            segments.append([item.source, None, None, 1, 1])
-            open_segment = None
-        elif open_segment is not None and open_segment[0] == item.source:
-            # Blank lines between two good rows may fall inside a segment: the parser skips them.
-            open_segment[2] = span[1]
-            open_segment[4] += 1
-        else:
-            open_segment = [item.source, span[0], span[1], item.line, 1]
-            segments.append(open_segment)
+        segments: list[Segment] = []
+        open_segment: Segment | None = None
+        for item, span in chunk.items:
+            if isinstance(item, BadRow):
+                open_segment = None
+            elif span is None:
+                segments.append([item.source, None, None, 1, 1])
+                open_segment = None
+            elif open_segment is not None and open_segment[0] == item.source:
+                # Blank lines between two good rows may fall inside a segment: the parser skips them.
+                open_segment[2] = span[1]
+                open_segment[4] += 1
+            else:
+                open_segment = [item.source, span[0], span[1], item.line, 1]
+                segments.append(open_segment)
+        chunks.append(json.dumps({"segments": segments, "context": context}, ensure_ascii=False))
+        good += len(chunk.rows)
         if sentences_mode:
-            context = context_after(item.fields)
-        if in_chunk == chunk_rows:
-            close()
-            segments, open_segment, in_chunk, chunk_context = [], None, 0, context
-    if segments:
-        close()
+            context = context_after(chunk.rows[-1].fields)
     return chunks, good
 
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from framing.batch.classify import CHUNK_SENTENCES, classify_chunk, estimated_sentences
-from framing.batch.inputs import BadRow, InputRow, input_order, iter_input_items
+from framing.batch.classify import CHUNK_SENTENCES, classify_chunk, iter_chunks, sentence_budget
+from framing.batch.inputs import input_order, iter_input_spans
+from framing.files import write_json_atomic
 from framing.model.classifier import FramingClassifier
 
 PROGRESS_VERSION = 1
@@ -59,9 +60,7 @@ def _fsync_write(fh, data: bytes) -> None:
 
 
 def _write_progress(path: Path, checkpoint: Checkpoint) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(checkpoint), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, asdict(checkpoint))
 
 
 def default_errors_path(output: Path) -> Path:
@@ -110,56 +109,33 @@ def classify_to_file(
         err_fh.truncate(checkpoint.errors_bytes)
         out_fh.seek(checkpoint.output_bytes)
         err_fh.seek(checkpoint.errors_bytes)
-        chunk: list[InputRow] = []
-        chunk_errors: list[BadRow] = []
-        n_sentences = 0
-        last = (checkpoint.file_index, checkpoint.line)
         chunks_done = 0
         order = input_order(inputs)
-
-        def flush() -> bool:
-            nonlocal n_sentences, chunks_done
+        items = iter_input_spans(inputs, checkpoint.file_index, checkpoint.line)
+        for chunk in iter_chunks(items, sentence_budget(sentences_mode), chunk_sentences):
             rows, failed, checkpoint.context = classify_chunk(
-                classifier, chunk, sentences_mode, checkpoint.context, batch_size, None
+                classifier, chunk.rows, sentences_mode, checkpoint.context, batch_size, None
             )
-            bad = sorted(chunk_errors + failed, key=order)
+            bad = sorted(chunk.bad + failed, key=order)
             if rows:
                 _fsync_write(out_fh, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
             if bad:
                 _fsync_write(err_fh, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in bad).encode("utf-8"))
-            checkpoint.rows_in += len(chunk) + len(chunk_errors)
+            consumed = len(chunk.rows) + len(chunk.bad)
+            checkpoint.rows_in += consumed
             if on_rows:
-                on_rows(len(chunk) + len(chunk_errors))
+                on_rows(consumed)
             checkpoint.rows_out += len(rows)
             checkpoint.rows_failed += len(bad)
-            checkpoint.file_index, checkpoint.line = last
+            checkpoint.file_index, checkpoint.line = chunk.last
             checkpoint.output_bytes, checkpoint.errors_bytes = out_fh.tell(), err_fh.tell()
             _write_progress(progress_path, checkpoint)
-            chunk.clear()
-            chunk_errors.clear()
-            n_sentences = 0
             chunks_done += 1
-            return stop_after_chunks is not None and chunks_done >= stop_after_chunks
-
-        for file_index, item in iter_input_items(inputs, checkpoint.file_index, checkpoint.line):
-            last = (file_index, item.line)
-            if isinstance(item, BadRow):
-                chunk_errors.append(item)
-                continue
-            chunk.append(item)
-            n_sentences += estimated_sentences(item, sentences_mode)
-            if n_sentences >= chunk_sentences and flush():
+            if stop_after_chunks is not None and chunks_done >= stop_after_chunks:
+                extra = {"interrupted": True}
                 return StreamSummary(
-                    checkpoint.rows_in,
-                    checkpoint.rows_out,
-                    checkpoint.rows_failed,
-                    resumed,
-                    partial,
-                    errors_partial,
-                    {"interrupted": True},
+                    checkpoint.rows_in, checkpoint.rows_out, checkpoint.rows_failed, resumed, partial, errors_partial, extra
                 )
-        if chunk or chunk_errors:
-            flush()
     os.replace(partial, output)
     if checkpoint.rows_failed:
         os.replace(errors_partial, errors_path)

@@ -20,8 +20,8 @@ def baselines(
         from framing.files import write_json_atomic
         from framing.training.baselines import cue_word_predict, tfidf_logreg
         from framing.training.config import load_config
+        from framing.training.data import load_splits
         from framing.training.evaluate import framing_report, render_report
-        from framing.training.trainer import load_splits
 
         cfg = load_config(config)
         splits = load_splits(cfg)

@@ -23,8 +23,7 @@ def evaluate(
     try:
         from framing.files import write_json_atomic
         from framing.training.data import load_corpus
-        from framing.training.evaluate import render_report
-        from framing.training.trainer import evaluate_rows
+        from framing.training.evaluate import evaluate_rows, render_report
 
         rows = load_corpus(data)
         classifier = load_classifier(model, backend)

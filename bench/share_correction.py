@@ -1,10 +1,16 @@
-"""Raw against corrected outlet shares on our test split, each outlet held out in turn.
+"""Raw against corrected outlet shares on labelled outlets the error rates were not measured on.
 
     framing classify data/test.jsonl --sentences -o /tmp/test-pred.jsonl
     python bench/share_correction.py /tmp/test-pred.jsonl --gold data/test.jsonl
 
-For every outlet of a language, the error rates come from the OTHER outlets' sentences of that
-language (leave one outlet out): measuring them on the outlet itself would flatter the correction.
+    framing classify data/test_hard.jsonl --sentences -o /tmp/hard-pred.jsonl
+    python bench/share_correction.py /tmp/hard-pred.jsonl --gold data/test_hard.jsonl \
+        --confusion model/default/confusion.json
+
+Without --confusion, for every outlet of a language the error rates come from the OTHER outlets'
+sentences of that language (leave one outlet out): measuring them on the outlet itself would
+flatter the correction. With --confusion, every outlet is corrected with that file's rates (the
+shipped model's, measured on the test split, for outlets outside it).
 Prints, per language and method, the mean absolute share error per outlet (the mean over the four
 labels of |estimated share − gold share|, averaged over outlets), the largest single-label error,
 and how often the 95% interval contains the gold share; `--json` writes the per-outlet figures.
@@ -20,8 +26,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from framing.model.labels import LABELS
 
+from framing.model.labels import LABELS
 from framing.outlets import quantify
 from framing.outlets.analysis import OutletsSettings, analyse, load_articles
 
@@ -35,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write per-outlet figures here")
+    parser.add_argument("--confusion", type=Path, help="a confusion file to correct every outlet with, instead of leave-one-out")
     args = parser.parse_args(argv)
 
     rows = quantify.join_gold(args.classified, args.gold)
@@ -51,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             results[lang] = {}
             for outlet in sorted(outlets_by_lang[lang]):
                 # the rows of the other outlets of this language, by article language as the report does
-                others = [r | {"lang": lang} for r in rows if article_lang[r["article"]] == lang and r["outlet"] != outlet]
-                path = Path(tmp) / "calibration.jsonl"
-                path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in others), encoding="utf-8")
-                calibration = quantify.read_calibration(path)
+                if args.confusion:
+                    calibration = quantify.read_confusion(args.confusion)
+                else:
+                    others = [r | {"lang": lang} for r in rows if article_lang[r["article"]] == lang and r["outlet"] != outlet]
+                    path = Path(tmp) / "calibration.jsonl"
+                    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in others), encoding="utf-8")
+                    calibration = quantify.read_calibration(path)
                 held_out = [a for a in articles if a.lang == lang and a.outlet == outlet]
                 gold = np.sum([a.gold_counts for a in held_out], axis=0)
                 gold_shares = gold / gold.sum()
@@ -78,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                         entry[method] = _figures(o["corrected"]["shares"], o["corrected"]["share_ci"], gold_shares)
                 results[lang][outlet] = entry
 
-    print(f"Leave-one-outlet-out on {args.classified} (gold: {args.gold}); share errors in percentage points")
+    how = f"error rates from {args.confusion}" if args.confusion else "leave one outlet out"
+    print(f"{args.classified} (gold: {args.gold}), {how}; share errors in percentage points")
     for lang, outlets in results.items():
         print(f"\n{lang}: {len(outlets)} outlets")
         print(f"  {'method':<6} {'mean abs error':>15} {'max error':>10} {'95% CI covers gold':>19}")

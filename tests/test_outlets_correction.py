@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 import pytest
-from framing.model.labels import LABELS
 
+from framing.model.labels import LABELS
 from framing.outlets import quantify
 from framing.outlets.analysis import Article, OutletsInputError, OutletsSettings, analyse
 from framing.outlets.confusion import confusion_from_predictions, write_confusion
@@ -195,12 +195,12 @@ def _coverage(method: str, runs: int, seed: int, n_bootstrap: int = 300) -> tupl
 
 @pytest.mark.parametrize("method", ["pacc", "acc", "em"])
 def test_corrected_intervals_cover_the_truth_and_raw_ones_do_not(method):
-    """100 (EM, the default) or 60 draws of a calibration sample (60 articles) and an analyst-heavy outlet (80 articles),
+    """100 (PACC, the default) or 60 draws of a calibration sample (60 articles) and an analyst-heavy outlet (80 articles),
     read by the simulated classifier: the corrected shares' 95% intervals contain the true shares
     at about the nominal rate for every label; the raw shares' miss the labels the classifier
     confuses most of the time."""
     # The default method gets the most draws; EM's replicates cost the most, so it gets fewer resamples.
-    runs, n_bootstrap = (100, 200) if method == "em" else (60, 300)
+    runs, n_bootstrap = {"pacc": (100, 300), "acc": (60, 300), "em": (60, 200)}[method]
     seed = {"pacc": 21, "acc": 22, "em": 23}[method]
     corrected, raw, corrected_err, raw_err = _coverage(method, runs, seed, n_bootstrap)
     print(method, "coverage corrected", corrected, "raw", raw, "MAE", corrected_err, raw_err)
@@ -438,15 +438,17 @@ def test_command_shows_raw_and_corrected_side_by_side(tmp_path):
     args = ["outlets", str(classified), "-o", str(out), "--bootstrap", "200", "--permutations", "199"]
     result = runner.invoke(app, [*args, "--calibration", str(calibration)])
     assert result.exit_code == 0, result.output
-    assert "Corrected for the model's errors (em)" in result.output
+    assert "Corrected for the model's errors (pacc)" in result.output
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     correction = report["languages"]["en"]["correction"]
-    assert correction["applied"] and correction["method"] == "em" and correction["source"] == str(calibration)
+    assert correction["applied"] and correction["method"] == "pacc" and correction["source"] == str(calibration)
     assert report["inputs"] == [str(classified), f"calibration: {calibration}"]
     with (out / "outlets.csv").open(encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))
-    assert all(r["correction"] == "em" and r["corrected_analyst_claim_share"] and r["corrected_analyst_claim_lo"] for r in table)
+    assert all(
+        r["correction"] == "pacc" and r["corrected_analyst_claim_share"] and r["corrected_analyst_claim_lo"] for r in table
+    )
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="corrected-en"' in page and "The model makes mistakes, and not evenly" in page
     assert "raw → corrected" in page
@@ -457,7 +459,7 @@ def test_command_shows_raw_and_corrected_side_by_side(tmp_path):
         assert all(r["correction"] == "" for r in csv.DictReader(fh))
     assert "Corrected shares: none (no correction was asked for)" in " ".join(result.output.split())
 
-    result = runner.invoke(app, [*args, "--calibration", str(calibration), "--correction", "pacc", "--shares", "corrected"])
+    result = runner.invoke(app, [*args, "--calibration", str(calibration), "--shares", "corrected"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["languages"]["en"]["correction"]["tests_on"] == "corrected"

@@ -41,7 +41,7 @@ def outlets(
         str,
         typer.Option(
             "--correction",
-            help="correct shares for the model's errors: auto (em when rows carry scores), em, pacc, acc or none",
+            help="correct shares for the model's errors: auto (pacc when rows carry scores), pacc, acc, em or none",
         ),
     ] = "auto",
     calibration: Annotated[

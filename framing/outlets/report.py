@@ -268,7 +268,7 @@ h3{margin-top:1.3em}.sub{color:#555}.charts{display:flex;flex-wrap:wrap;gap:24px
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}th,td{border:1px solid #ddd;padding:4px 7px;vertical-align:top}
 th{background:#f4f4f4;text-align:left}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .ci{color:#777;font-size:.85em;display:block}.flagged td{color:#888}.sig{background:#fde7d6;font-weight:600}
-.nopower{color:#aaa}.statement{background:#f1f6fb;border-left:4px solid #1f4e79;padding:8px 12px}
+.nopower{color:#aaa}.statement,.explain{background:#f1f6fb;border-left:4px solid #1f4e79;padding:8px 12px}
 .notes li{color:#555}.wrap{overflow-x:auto}code{background:#f4f4f4;padding:0 3px}
 svg text{font-size:12px;fill:#222}svg text.legend{font-size:12px}svg text.note{font-size:11px;fill:#666}
 svg text.tick{font-size:11px;fill:#444}svg text.flagged{fill:#999;font-style:italic}svg text.pooled{font-weight:700}
@@ -460,9 +460,9 @@ def _corrected_table(report: dict, lang: str) -> str:
     section = report["languages"][lang]
     stratify = report["settings"]["stratify"]
     level = round(100 * report["settings"]["confidence"])
-    text = f'<p class="statement">{_e(correction_explanation(section))}</p>'
     if not section["correction"]["applied"]:
-        return text
+        return f'<p class="sub">{_e(correction_explanation(section))}</p>'
+    text = f'<p class="explain">{_e(correction_explanation(section))}</p>'
     std = "std_" if stratify else ""
     head = ["outlet"] + [
         f'<span class="swatch" style="background:{COLOURS[label]}"></span>{_e(label)}: raw → corrected' for label in LABELS

@@ -293,7 +293,15 @@ class LanguageCorrection:
 
     def replicate_rates(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         if self._reps is None:
-            self._reps = rates(self.cal, resample_rows(self.cal, self.n_boot, self.rng))
+            # In batches: a replicates × rows weight matrix for a large calibration sample would not fit.
+            batch = max(1, _BATCH_CELLS // max(self.cal.n, 1))
+            parts = [
+                rates(self.cal, resample_rows(self.cal, min(batch, self.n_boot - start), self.rng))
+                for start in range(0, self.n_boot, batch)
+            ]
+            hard = np.concatenate([p[0] for p in parts])
+            soft = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])  # type: ignore[misc]
+            self._reps = (hard, soft, np.concatenate([p[2] for p in parts]))
         return self._reps
 
     def point(self, group: Group, article_weights: np.ndarray | None = None) -> tuple[np.ndarray, bool]:

@@ -827,7 +827,7 @@ def _analyse_language(
             "corrected": None,
         }
         if correction is not None:
-            member = [a for a, m in zip(articles, mask, strict=True) if m]
+            member = [art for art, m in zip(articles, mask, strict=True) if m]
             entry["corrected"] = _describe_corrected(
                 _group(member),
                 [s for s, m in zip(strata, mask, strict=True) if m],
@@ -861,7 +861,8 @@ def _analyse_language(
     use_corrected = correction is not None and settings.shares == "corrected"
     test_counts, transform = counts, None
     if use_corrected and correction is not None and correction.method != "em":
-        test_counts = group.counts if correction.method == "acc" else group.score_sums
+        # PACC and EM are refused without scores, so score_sums is there when PACC gets here.
+        test_counts = group.counts if correction.method == "acc" else np.asarray(group.score_sums)
         transform = correction.transform
     elif use_corrected:
         notes.append("the tests compare raw shares: EM-corrected shares are used for the ranking only")

@@ -315,6 +315,7 @@ class LanguageCorrection:
             return raw, False
         totals = _observed_totals(group, self.method, aw).sum(axis=0)
         observed = totals / totals.sum() if totals.sum() > 0 else np.full(K, np.nan)
+        assert self.matrix is not None  # PACC without scores is refused by `stability`
         corrected, clipped = clip_renormalise(adjust(observed, self.matrix))
         return corrected, bool(clipped)
 
@@ -345,6 +346,7 @@ class LanguageCorrection:
     def transform(self, observed: np.ndarray) -> np.ndarray:
         """The point correction as a function of observed shares (ACC, PACC only): what the
         permutation tests apply to each arrangement's shares."""
+        assert self.matrix is not None
         return clip_renormalise(adjust(observed, self.matrix))[0]
 
 
@@ -411,8 +413,8 @@ def read_calibration(path: Path) -> Calibration:
         langs.setdefault(cluster, Counter())[lang] += 1
     article_lang = {cluster: counts.most_common(1)[0][0] for cluster, counts in langs.items()}
     columns: dict[str, list[tuple]] = {}
-    for row in parsed:
-        columns.setdefault(article_lang[row[0]], []).append(row)
+    for entry in parsed:
+        columns.setdefault(article_lang[entry[0]], []).append(entry)
     return Calibration(
         source=str(path),
         languages={

@@ -110,6 +110,10 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Raw logits (before temperature), one row per sentence, columns in `LABELS` order."""
+        if isinstance(sentences, str):
+            # A str is a Sequence of characters: one sentence, not one prediction per character.
+            sentences = [sentences]
+            contexts = [contexts] if isinstance(contexts, str) else contexts
         if contexts is None:
             contexts = [None] * len(sentences)
         if len(contexts) != len(sentences):
@@ -155,7 +159,8 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
         """A label and a probability per label for each sentence. `contexts[i]`, when given,
-        is the sentence before `sentences[i]` in the same article."""
+        is the sentence before `sentences[i]` in the same article. A single string is one
+        sentence (a list of one prediction), never a sequence of characters."""
         probs = self.predict_proba(sentences, contexts, batch_size, on_batch)
         return [
             Prediction(LABELS[int(row.argmax())], {label: float(p) for label, p in zip(LABELS, row, strict=True)})

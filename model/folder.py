@@ -63,6 +63,19 @@ def folder_checksums(path: Path) -> dict[str, str]:
     return {name: sha256_file(path / name) for name in names}
 
 
+def model_checksum(path: Path) -> str:
+    """One sha256 naming a model folder's contents: over its checksums.json (verified against
+    the files when the folder is loaded) or, for a folder without one, over its files' checksums."""
+    import hashlib
+
+    recorded_path = path / CHECKSUMS_FILE
+    if recorded_path.is_file():
+        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+    else:
+        recorded = folder_checksums(path)
+    return hashlib.sha256(json.dumps(recorded, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def _check_checksums(path: Path) -> None:
     recorded_path = path / CHECKSUMS_FILE
     if not recorded_path.is_file():

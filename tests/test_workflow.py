@@ -3,12 +3,17 @@ prediction, commands that say what they miss instead of printing empty tables.""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
+import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from framing.cli.app import app
+from framing.errors import FramingError
+from framing.model.labels import LABELS
 
 runner = CliRunner()
 
@@ -45,3 +50,208 @@ def test_corpus_stats_without_files_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("corpus", "stats")
     assert result.exit_code == 2 and "no corpus files given" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Tables in and out
+
+
+ARTICLES = [
+    {"url": "https://a.example/1", "outlet": "A", "body": "Title here\nThe army said it. Experts warn more."},
+    {"url": "https://b.example/2", "outlet": "B", "body": "قال المرصد إن خمسة قتلوا."},
+]
+
+
+def _jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".jsonl"])
+def test_classify_reads_tables_with_named_text_and_id_columns(tiny_run, tmp_path, suffix):
+    import pandas as pd
+
+    source = tmp_path / f"articles{suffix}"
+    df = pd.DataFrame(ARTICLES)
+    if suffix == ".csv":
+        df.to_csv(source, index=False)
+    elif suffix == ".tsv":
+        df.to_csv(source, index=False, sep="\t")
+    elif suffix == ".parquet":
+        df.to_parquet(source)
+    else:
+        _jsonl(source, ARTICLES)
+    out = tmp_path / "out.jsonl"
+    result = run("classify", source, "--model", tiny_run, "--text-column", "body", "--id-column", "url", "-o", out)
+    assert result.exit_code == 0, result.output
+    got = _read_jsonl(out)
+    assert [(g["article"], g["sentence"]) for g in got] == [(ARTICLES[0]["url"], i) for i in range(3)] + [(ARTICLES[1]["url"], 0)]
+    assert got[3]["outlet"] == "B" and got[3]["url"] == ARTICLES[1]["url"] and "body" not in got[3]
+    assert got[3]["text"] == ARTICLES[1]["body"] and got[3]["lang"] == "ar"
+
+
+def test_classify_writes_csv_with_bom_and_parquet_with_probability_columns(tiny_run, tmp_path):
+    import pandas as pd
+
+    source = tmp_path / "articles.jsonl"
+    _jsonl(source, [{"id": r["url"], "outlet": r["outlet"], "text": r["body"], "tags": ["x"]} for r in ARTICLES])
+    frames = {}
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"out{suffix}"
+        result = run("classify", source, "--model", tiny_run, "-o", out)
+        assert result.exit_code == 0, result.output
+        assert not list(tmp_path.glob("out*.rows.jsonl*")), "the streamed JSONL is removed once the table is written"
+        frames[suffix] = pd.read_csv(out, encoding="utf-8-sig") if suffix == ".csv" else pd.read_parquet(out)
+    assert (tmp_path / "out.csv").read_bytes().startswith(b"\xef\xbb\xbfid,")
+    assert run("classify", source, "--model", tiny_run, "-o", tmp_path / "ref.jsonl").exit_code == 0
+    reference = _read_jsonl(tmp_path / "ref.jsonl")
+    for df in frames.values():
+        assert "scores" not in df.columns and len(df) == len(reference) == 4
+        for label in LABELS:
+            assert list(df[f"p_{label}"].round(5)) == [r["scores"][label] for r in reference]
+        assert list(df["label"]) == [r["label"] for r in reference] and list(df["tags"]) == ['["x"]'] * 4
+        assert list(df["text"]) == [r["text"] for r in reference] and set(df["model_sha256"]) == {reference[0]["model_sha256"]}
+
+
+def test_unsupported_input_and_output_types_are_one_line_errors(tiny_run, tmp_path):
+    pdf = tmp_path / "articles.pdf"
+    pdf.write_text("id,text\n1,The army said so.\n", encoding="utf-8")
+    result = run("classify", pdf, "--model", tiny_run)
+    assert result.exit_code == 2 and f"{pdf}: unsupported file type '.pdf'" in " ".join(result.output.split())
+    good = tmp_path / "a.txt"
+    good.write_text("The army said so.", encoding="utf-8")
+    result = run("classify", good, "--model", tiny_run, "-o", tmp_path / "out.xlsx")
+    assert result.exit_code == 2 and "unsupported output type '.xlsx'" in result.output
+    no_column = tmp_path / "t.csv"
+    no_column.write_text("id,body\n1,The army said so.\n", encoding="utf-8")
+    result = run("classify", no_column, "--model", tiny_run, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 2 and f"{no_column}:1: no 'text' column (columns: id, body)" in " ".join(result.output.split())
+
+
+def test_classify_dataframe_gives_one_row_per_sentence(tiny_classifier):
+    import pandas as pd
+
+    df = pd.DataFrame(ARTICLES)
+    out = tiny_classifier.classify_dataframe(df, text="body", id="url")
+    assert list(out["article"]) == [ARTICLES[0]["url"]] * 3 + [ARTICLES[1]["url"]]
+    assert list(out["sentence"]) == [0, 1, 2, 0] and list(out["outlet"]) == ["A"] * 3 + ["B"]
+    expected = tiny_classifier.classify_article(ARTICLES[0]["body"])
+    assert list(out["label"][:3]) == [s.label for s in expected]
+    assert abs(out["p_other"][0] - expected[0].scores["other"]) < 1e-6
+    with pytest.raises(FramingError, match="1 row\\(s\\) with no text in 'body', the first at index 1"):
+        tiny_classifier.classify_dataframe(pd.DataFrame({"body": ["The army said so.", None]}), text="body")
+
+
+def test_outlet_report_from_a_dataframe_displays_as_html(tiny_classifier):
+    import pandas as pd
+
+    from framing.notebook import outlet_report
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"outlet": outlet, "article": f"{outlet}{a}", "label": LABELS[int(rng.integers(4))]}
+        for outlet in ("Alpha", "Beta")
+        for a in range(6)
+        for _ in range(10)
+    ]
+    report = outlet_report(pd.DataFrame(rows), n_bootstrap=100, n_permutations=19)
+    assert "<svg" in report._repr_html_() and "Alpha" in report._repr_html_()
+    assert set(report.outlets["outlet"]) == {"Alpha", "Beta"}
+    with pytest.raises(FramingError, match="DataFrame row 1: label 'opinion' is not one of"):
+        outlet_report(pd.DataFrame([rows[0], {**rows[1], "label": "opinion"}]))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Folders with metadata
+
+
+def test_a_folder_of_outlets_gets_ids_from_paths_outlets_and_metadata(tiny_run, tmp_path):
+    from framing.outlets.analysis import load_articles
+
+    arch = tmp_path / "arch"
+    for outlet in ("outletA", "outletB"):
+        (arch / outlet).mkdir(parents=True)
+        (arch / outlet / "001.txt").write_text(f"The ministry said {outlet} was right. Experts doubt it.", encoding="utf-8")
+    (arch / "outletB" / "002.html").write_text(
+        "<html><body><article><p>The army said the road was closed.</p></article></body></html>", encoding="utf-8"
+    )
+    meta = tmp_path / "meta.csv"
+    meta.write_text(
+        "path,date,title,url\narch/outletA/001.txt,2025-03-01,First,https://a.example/1\noutletB/001.txt,2025-03-02,Second,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("classify", arch, "--model", tiny_run, "--outlet-from-folder", "--metadata", meta, "-o", out)
+    assert result.exit_code == 0, result.output
+    got = _read_jsonl(out)
+    assert not (tmp_path / "out.errors.jsonl").exists()
+    assert sorted({(g["article"], g["outlet"]) for g in got}) == [
+        ("outletA/001", "outletA"),
+        ("outletB/001", "outletB"),
+        ("outletB/002", "outletB"),
+    ]
+    first = next(g for g in got if g["article"] == "outletA/001")
+    assert (first["date"], first["title"], first["url"]) == ("2025-03-01", "First", "https://a.example/1")
+    second = next(g for g in got if g["article"] == "outletB/001")
+    assert (second["date"], second["title"], "url" in second) == ("2025-03-02", "Second", False)
+    assert "1 article file(s) have no row in" in " ".join(result.output.split())
+    assert {a.outlet for a in load_articles([out])} == {"outletA", "outletB"}  # straight into `framing outlets`
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Nothing silently changed
+
+
+def test_sentence_mode_keeps_an_input_label_as_gold_label(tiny_run, tmp_path):
+    source = tmp_path / "s.jsonl"
+    _jsonl(source, [{"id": "s1", "text": "The army said so.", "label": "analyst_claim"}, {"id": "s2", "text": "Hello."}])
+    out = tmp_path / "out.jsonl"
+    assert run("classify", source, "--sentences", "--model", tiny_run, "-o", out).exit_code == 0
+    got = _read_jsonl(out)
+    assert got[0]["gold_label"] == "analyst_claim" and got[0]["label"] in LABELS and "gold_label" not in got[1]
+
+
+def test_article_output_reads_again_as_sentence_rows_and_names_its_model(tiny_run, tmp_path):
+    from framing.model.folder import model_checksum
+
+    source = tmp_path / "a.jsonl"
+    _jsonl(source, [{"id": r["url"], "text": r["body"]} for r in ARTICLES])
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    assert run("classify", source, "--model", tiny_run, "-o", first).exit_code == 0
+    result = run("classify", first, "--sentences", "--model", tiny_run, "-o", second)
+    assert result.exit_code == 0 and "0 in errors" in result.output, result.output
+    before, after = _read_jsonl(first), _read_jsonl(second)
+    assert (
+        [r["id"] for r in after]
+        == [r["id"] for r in before]
+        == [f"{ARTICLES[0]['url']}:{i}" for i in range(3)] + [f"{ARTICLES[1]['url']}:0"]
+    )
+    # A prediction read back is not a gold label.
+    assert all("gold_label" not in r for r in after)
+    for row in before + after:
+        assert row["model"] == tiny_run.name and row["model_sha256"] == model_checksum(tiny_run)
+
+
+def test_the_model_checksum_changes_with_the_model(tiny_run, tmp_path):
+    import shutil
+
+    from framing.model.folder import model_checksum
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    assert model_checksum(copy) == model_checksum(tiny_run)
+    recorded = json.loads((copy / "checksums.json").read_text())
+    recorded["model.safetensors"] = "0" * 64
+    (copy / "checksums.json").write_text(json.dumps(recorded))
+    assert model_checksum(copy) != model_checksum(tiny_run)
+
+
+def test_dash_is_stdin_and_stdout(tiny_run):
+    lines = "".join(json.dumps({"id": f"s{i}", "text": f"The army said {i}."}) + "\n" for i in range(3))
+    result = runner.invoke(app, ["classify", "-", "--sentences", "--model", str(tiny_run), "-o", "-"], input=lines)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["id"] for r in rows] == ["s0", "s1", "s2"] and all(r["label"] in LABELS for r in rows)

@@ -15,6 +15,8 @@ from framing.cli.app import app
 from framing.errors import FramingError
 from framing.model.labels import LABELS
 
+from .conftest import TINY_CORPUS
+
 runner = CliRunner()
 
 
@@ -255,3 +257,49 @@ def test_dash_is_stdin_and_stdout(tiny_run):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r["id"] for r in rows] == ["s0", "s1", "s2"] and all(r["label"] in LABELS for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Evaluate on your own sample
+
+
+def test_evaluate_a_minimal_sample_writes_predictions_and_intervals(tiny_run, tmp_path):
+    sample = tmp_path / "sample.jsonl"
+    rows = [json.loads(line) for line in TINY_CORPUS.read_text(encoding="utf-8").splitlines()]
+    _jsonl(sample, [{"text": r["text"], "label": r["label"], "note": i} for i, r in enumerate(rows)])
+    predictions, report_path = tmp_path / "pred.jsonl", tmp_path / "report.json"
+    result = run("evaluate", sample, "--model", tiny_run, "--predictions", predictions, "--json", report_path, "--bootstrap", 200)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    low, high = report["macro_f1_ci"]
+    assert low <= report["macro_f1"] <= high and high - low > 0 and report["bootstrap"]["unit"] == "sentence"
+    assert "95% interval" in result.output and "200 bootstrap resamples of sentences" in " ".join(result.output.split())
+    got = _read_jsonl(predictions)
+    assert len(got) == len(rows)
+    for given, row in zip(rows, got, strict=True):
+        assert row["gold_label"] == given["label"] and row["label"] in LABELS and set(row["scores"]) == set(LABELS)
+        assert row["lang"] in ("ar", "en", "und") and row["text"] == given["text"] and "note" in row
+    assert sum(r["label"] == r["gold_label"] for r in got) / len(got) == pytest.approx(report["accuracy"])
+
+
+def test_bootstrap_resamples_articles_when_rows_name_them():
+    from framing.training.evaluate import bootstrap_macro_f1
+
+    gold, pred, articles = [], [], []
+    for a in range(20):
+        # Whole articles right or wrong: errors cluster by article, as they do in news.
+        label = LABELS[a % 2]
+        gold += [label] * 10
+        pred += [label if a % 4 < 2 else LABELS[(a + 1) % 2]] * 10
+        articles += [f"a{a}"] * 10
+    by_sentence = bootstrap_macro_f1(gold, pred, [f"s{i}" for i in range(len(gold))], 500)
+    by_article = bootstrap_macro_f1(gold, pred, articles, 500)
+    assert by_article[1] - by_article[0] > 2 * (by_sentence[1] - by_sentence[0])
+    assert bootstrap_macro_f1(gold, gold, articles, 100) == [1.0, 1.0]
+
+
+def test_evaluate_names_a_bad_row(tiny_run, tmp_path):
+    sample = tmp_path / "sample.csv"
+    sample.write_text("text,label\nThe army said so.,attributed_fact\nHello.,fact\n", encoding="utf-8")
+    result = run("evaluate", sample, "--model", tiny_run)
+    assert result.exit_code == 2 and f"{sample}:3: unknown label 'fact'" in " ".join(result.output.split())

@@ -100,12 +100,45 @@ def load_corpus(paths: str | Path | Iterable[str | Path]) -> list[dict]:
     return rows
 
 
+def load_sample(paths: str | Path | Iterable[str | Path]) -> list[dict]:
+    """A labelled sample to evaluate on: rows need only `text` and `label`; `article` (which
+    gives the preceding sentence as context, and is the unit of resampling), `lang` (detected
+    when absent), `id` and any other fields are kept as given. Any bad row stops, naming its line:
+    a score on a silently shortened sample would describe another sample."""
+    from framing.model.langid import detect_language
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows: list[dict] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for number, raw in iter_raw_rows(path):
+            where = f"{path}:{number}"
+            if not isinstance(raw.get("text"), str) or not raw["text"].strip():
+                raise CorpusError(f"{where}: field 'text' is missing or not a non-empty string")
+            if raw.get("label") not in LABEL2ID:
+                raise CorpusError(f"{where}: unknown label {raw.get('label')!r} (expected one of {', '.join(LABELS)})")
+            if raw.get("id") is not None:
+                key = str(raw["id"])
+                if key in seen:
+                    raise CorpusError(f"{where}: duplicate id '{key}' (first at {seen[key]})")
+                seen[key] = where
+            row = dict(raw)
+            if not isinstance(row.get("lang"), str) or not row["lang"].strip():
+                row["lang"] = detect_language(row["text"])
+            rows.append(row)
+    if not rows:
+        raise CorpusError(f"{', '.join(map(str, paths))}: no rows")
+    return rows
+
+
 def with_context(rows: list[dict]) -> list[dict]:
-    """Add `context`: the previous row's text when it belongs to the same article."""
+    """Add `context`: the previous row's text when it belongs to the same article (rows with
+    no `article` stand alone)."""
     out = []
     previous: dict | None = None
     for row in rows:
-        same = previous is not None and previous["article"] == row["article"]
+        same = previous is not None and row.get("article") is not None and previous.get("article") == row.get("article")
         out.append({**row, "context": previous["text"] if same else None})
         previous = row
     return out

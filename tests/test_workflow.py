@@ -303,3 +303,33 @@ def test_evaluate_names_a_bad_row(tiny_run, tmp_path):
     sample.write_text("text,label\nThe army said so.,attributed_fact\nHello.,fact\n", encoding="utf-8")
     result = run("evaluate", sample, "--model", tiny_run)
     assert result.exit_code == 2 and f"{sample}:3: unknown label 'fact'" in " ".join(result.output.split())
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. JSON API
+
+
+def test_api_classify_takes_json_text_and_sentences(tiny_classifier):
+    from fastapi.testclient import TestClient
+
+    from framing.web.app import create_app
+
+    article = "Middle East\nThe ministry said 40 tankers arrived. He added more would come."
+    with TestClient(create_app(tiny_classifier)) as client:
+        as_form = client.post("/api/classify", data={"text": article}).json()
+        as_json = client.post("/api/classify", json={"text": article})
+        assert as_json.status_code == 200, as_json.text
+        assert as_json.json()["articles"] == as_form["articles"]
+        sentences = [
+            {"text": "The ministry said 40 tankers arrived.", "article": "a", "label": "attributed_fact"},
+            {"text": "He added more would come.", "article": "a"},
+            "Experts warn prices will rise.",
+        ]
+        response = client.post("/api/classify", json={"sentences": sentences})
+        assert response.status_code == 200, response.text
+        got = [s for a in response.json()["articles"] for s in a["sentences"]]
+    expected = tiny_classifier.predict(
+        [s["text"] if isinstance(s, dict) else s for s in sentences], [None, "The ministry said 40 tankers arrived.", None]
+    )
+    assert [s["label"] for s in got] == [p.label for p in expected]
+    assert got[0]["given_label"] == "attributed_fact" and response.json()["kind"] == "json"

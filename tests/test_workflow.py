@@ -333,3 +333,179 @@ def test_api_classify_takes_json_text_and_sentences(tiny_classifier):
     )
     assert [s["label"] for s in got] == [p.label for p in expected]
     assert got[0]["given_label"] == "attributed_fact" and response.json()["kind"] == "json"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The correction loop
+
+
+NEWS = [
+    ("n1", "Ministry says fuel convoy reached Deir Hafer."),
+    ("n1", "He added that more trucks would follow."),
+    ("n1", "Analysts said the deal may not hold."),
+    ("n2", "By Lina Saab"),
+    ("n2", "The army said the road was closed."),
+    ("n2", "Prices will rise."),
+    ("n3", "قال المرصد إن خمسة قتلوا."),
+    ("n3", "Experts warn prices will rise."),
+]
+
+
+def _labelstudio_export(tasks: list[dict]) -> list[dict]:
+    """What Label Studio's JSON export gives for the imported tasks once annotators have worked:
+    ids, and annotations whose `result` regions are named by the config's `from_name`s."""
+    exported = []
+    for number, item in enumerate(tasks, 1):
+        text = item["data"]["text"]
+        annotations = []
+        if number != 2:  # task 2 was never annotated
+            annotations.append(  # a first pass, later corrected
+                {
+                    "id": 100 + number,
+                    "was_cancelled": False,
+                    "updated_at": "2026-01-01T10:00:00Z",
+                    "completed_by": 1,
+                    "result": [
+                        {"id": "a", "from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["other"]}}
+                    ],
+                }
+            )
+            word = text.split()[0]
+            annotations.append(
+                {
+                    "id": 200 + number,
+                    "was_cancelled": False,
+                    "updated_at": "2026-01-02T10:00:00Z",
+                    "completed_by": 1,
+                    "result": [
+                        {
+                            "id": "b",
+                            "from_name": "label",
+                            "to_name": "text",
+                            "type": "choices",
+                            "value": {"choices": ["attributed_fact"]},
+                        },
+                        {
+                            "id": "c",
+                            "from_name": "source",
+                            "to_name": "text",
+                            "type": "labels",
+                            "value": {"start": 0, "end": len(word), "text": word, "labels": ["source"]},
+                        },
+                        {
+                            "id": "d",
+                            "from_name": "source_type",
+                            "to_name": "text",
+                            "type": "choices",
+                            "value": {"choices": ["official"]},
+                        },
+                    ],
+                }
+            )
+            annotations.append(  # cancelled after the correction: never counts
+                {"id": 300 + number, "was_cancelled": True, "updated_at": "2026-01-03T10:00:00Z", "result": []}
+            )
+        exported.append(
+            {
+                "id": number,
+                "data": item["data"],
+                "annotations": annotations,
+                "predictions": item["predictions"],
+                "project": 1,
+                "created_at": "2026-01-01T09:00:00Z",
+                "updated_at": "2026-01-03T10:00:00Z",
+            }
+        )
+    return exported
+
+
+def test_labelstudio_round_trip_and_fine_tuning_from_the_model(tiny_run, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from framing.batch.labelstudio import uncertainty
+    from framing.model import FramingClassifier
+    from framing.training.data import load_corpus
+
+    source = tmp_path / "news.jsonl"
+    _jsonl(source, [{"id": f"ls-{i}", "article": a, "outlet": "Wire", "text": t} for i, (a, t) in enumerate(NEWS)])
+    classified = tmp_path / "classified.jsonl"
+    assert run("classify", source, "--sentences", "--model", tiny_run, "-o", classified).exit_code == 0
+    rows = _read_jsonl(classified)
+    rows[4] |= {"source_start": 0, "source_end": 8}  # a source-aware model's span
+    _jsonl(classified, rows)
+
+    tasks_path = tmp_path / "tasks.json"
+    result = run("export", "labelstudio", classified, "-o", tasks_path, "-n", 6, "--random-share", 0.5)
+    assert result.exit_code == 0, result.output
+    tasks = json.loads(tasks_path.read_text())
+    assert len(tasks) == 6 and sorted(t["data"]["selected"] for t in tasks).count("random") == 3
+    least = {t["data"]["id"] for t in tasks if t["data"]["selected"] == "least_sure"}
+    by_uncertainty = sorted(rows, key=lambda r: -uncertainty(r["scores"]))
+    assert least == {r["id"] for r in by_uncertainty[:3]}
+    by_id = {r["id"]: (i, r) for i, r in enumerate(rows)}
+    for t in tasks:
+        index, row = by_id[t["data"]["id"]]
+        previous = rows[index - 1] if index and rows[index - 1]["article"] == row["article"] else None
+        assert t["data"]["context"] == (previous["text"] if previous else "")
+        regions = {r["from_name"]: r for r in t["predictions"][0]["result"]}
+        assert regions["label"]["value"]["choices"] == [row["label"]]
+        assert ("source" in regions) == (row["id"] == "ls-4")
+        if "source" in regions:
+            assert regions["source"]["value"]["text"] == "The army"
+    config = ET.fromstring(tasks_path.with_suffix(".xml").read_text())
+    controls = {e.get("name"): e for e in config.iter() if e.get("toName")}
+    assert set(controls) == {"source", "label", "source_type"} and {e.get("toName") for e in controls.values()} == {"text"}
+    assert [c.get("value") for c in controls["label"].iter("Choice")] == list(LABELS)
+    assert {e.get("name") for e in config.iter("Text")} == {"text", "context"}
+
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(_labelstudio_export(tasks), ensure_ascii=False), encoding="utf-8")
+    corrections = tmp_path / "corrections.jsonl"
+    result = run("import", "labelstudio", export, "-o", corrections)
+    assert result.exit_code == 0, result.output
+    assert "5 corpus rows" in result.output and "1 task(s) not annotated" in result.output
+    imported = load_corpus(corrections)
+    assert len(imported) == 5 and {r["label"] for r in imported} == {"attributed_fact"}
+    for r in imported:
+        assert r["text"].startswith(r["source"]) and r["source_type"] == "official" and r["outlet"] == "Wire"
+
+    # Fine-tune the model with the corrections added; a vanishing learning rate shows where it starts.
+    config_path = tmp_path / "more.yaml"
+    config_path.write_text(
+        json.dumps(
+            {
+                "seed": 7,
+                "data": {"train": str(TINY_CORPUS), "dev_fraction": 0.3, "extra": [str(corrections)]},
+                "model": {"init_from": str(tiny_run), "max_length": 64, "context_max_tokens": 16},
+                "training": {"max_steps": 1, "batch_size": 4, "learning_rate": 1e-12, "calibrate": False},
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    result = run("train", config_path, "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert str(corrections) in metrics["corpus_files"]
+    assert metrics["label_counts_train"]["attributed_fact"] >= 5
+    texts = [t for _, t in NEWS]
+    before = FramingClassifier.from_pretrained(tiny_run, backend="torch").predict_logits(texts)
+    after = FramingClassifier.from_pretrained(out, backend="torch").predict_logits(texts)
+    np.testing.assert_allclose(after, before, atol=1e-4)
+
+
+def test_init_from_refuses_a_base_and_lora_and_extra_ids_must_be_new(tiny_run, tmp_path):
+    from framing.training.config import ConfigError, parse_config
+    from framing.training.data import CorpusError, load_splits
+
+    base = {"seed": 1, "data": {"train": str(TINY_CORPUS)}}
+    with pytest.raises(ConfigError, match="give model.base or model.init_from, not both"):
+        parse_config(base | {"model": {"init_from": str(tiny_run), "base": "x"}})
+    with pytest.raises(ConfigError, match="drop training.lora"):
+        parse_config(base | {"model": {"init_from": str(tiny_run)}, "training": {"lora": {}}})
+    with pytest.raises(ConfigError, match="data.extras: unknown key"):
+        parse_config({"seed": 1, "data": {"train": str(TINY_CORPUS), "extras": []}})
+    again = tmp_path / "again.jsonl"
+    again.write_text(TINY_CORPUS.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="duplicate id 't-en-1-000'"):
+        load_splits(parse_config({"seed": 1, "data": {"train": str(TINY_CORPUS), "extra": [str(again)]}}))

@@ -194,6 +194,7 @@ def load_splits(config: Config) -> Splits:
     train_path = config.resolve_path(data.train)
     files = [train_path]
     train_rows = load_corpus(train_path)
+    n_train_file = len(train_rows)
     if data.dev:
         dev_path = config.resolve_path(data.dev)
         files.append(dev_path)
@@ -207,6 +208,12 @@ def load_splits(config: Config) -> Splits:
         test_rows = load_corpus(test_path)
     if data.max_train_sentences:
         train_rows = subsample_articles(train_rows, data.max_train_sentences, config.seed)
+    if data.extra:
+        extra_paths = [config.resolve_path(p) for p in data.extra]
+        files += extra_paths
+        # Loaded together with the training file, so an id in both is a duplicate, named.
+        extra_rows = load_corpus([train_path, *extra_paths])[n_train_file:]
+        train_rows = train_rows + extra_rows
     overlap = {r["article"] for r in train_rows} & {r["article"] for r in dev_rows + (test_rows or [])}
     if overlap:
         raise CorpusError(f"{train_path}: articles in two splits: {', '.join(sorted(overlap)[:5])}")

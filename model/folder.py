@@ -56,9 +56,12 @@ CHECKSUMS_FILE = "checksums.json"
 
 
 def folder_checksums(path: Path) -> dict[str, str]:
-    """sha256 of every weight, config and tokenizer file in a model folder."""
+    """sha256 of every weight, config, tokenizer and code file in a model folder (the code is
+    what transformers runs with trust_remote_code)."""
     names = sorted(
-        p.name for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors") and p.name != CHECKSUMS_FILE
+        p.name
+        for p in path.iterdir()
+        if p.is_file() and p.suffix in (".json", ".safetensors", ".py") and p.name != CHECKSUMS_FILE
     )
     return {name: sha256_file(path / name) for name in names}
 

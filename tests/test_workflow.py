@@ -581,3 +581,66 @@ def test_ray_workers_read_folder_articles_with_the_fields_the_driver_gave(tmp_pa
     worker = [row.fields for chunk in chunks for row in read_chunk(json.loads(chunk)["segments"])]
     assert good == 2 and worker == local
     assert [(f["id"], f["outlet"]) for f in worker] == [("outletA/001", "outletA"), ("outletB/001", "outletB")]
+
+
+def test_shipped_configs_parse():
+    from pathlib import Path
+
+    from framing.training.config import load_config
+
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+    assert any(p.name == "corrections.yaml" for p in configs)
+    for path in configs:
+        load_config(path)
+    assert load_config(configs[0].with_name("corrections.yaml")).model.init_from == "default"
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_shipped_adapter_model(tmp_path):
+    """init_from: default merges the shipped LoRA adapter into the packaged e5 and trains on."""
+    from framing.model import FramingClassifier
+    from framing.model.default_model import default_model_dir
+
+    extra = tmp_path / "corrections.jsonl"
+    _jsonl(
+        extra,
+        [
+            {
+                "id": "c1",
+                "article": "c",
+                "outlet": "Wire",
+                "lang": "en",
+                "text": "The army said the road was closed.",
+                "label": "attributed_fact",
+                "source": "The army said",
+                "source_type": "military_security",
+            },
+            {
+                "id": "c2",
+                "article": "c",
+                "outlet": "Wire",
+                "lang": "en",
+                "text": "Prices will rise.",
+                "label": "unattributed_assertion",
+            },
+        ],
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "seed": 1,
+                "data": {"train": str(TINY_CORPUS), "dev_fraction": 0.3, "extra": [str(extra)]},
+                "model": {"init_from": "default", "max_length": 128, "context_max_tokens": 32},
+                "training": {"max_steps": 1, "batch_size": 4, "learning_rate": 1e-12, "calibrate": False},
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    result = run("train", config, "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    texts = [t for _, t in NEWS]
+    before = FramingClassifier.from_pretrained(default_model_dir(), backend="torch").predict_logits(texts)
+    after = FramingClassifier.from_pretrained(out, backend="torch").predict_logits(texts)
+    np.testing.assert_allclose(after, before, atol=1e-3)

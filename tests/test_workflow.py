@@ -644,3 +644,27 @@ def test_fine_tuning_starts_from_the_shipped_adapter_model(tmp_path):
     before = FramingClassifier.from_pretrained(default_model_dir(), backend="torch").predict_logits(texts)
     after = FramingClassifier.from_pretrained(out, backend="torch").predict_logits(texts)
     np.testing.assert_allclose(after, before, atol=1e-3)
+
+
+def test_an_interrupted_run_over_a_csv_resumes_exactly(tiny_classifier, tmp_path):
+    from framing.batch.inputs import ReadOptions
+    from framing.batch.stream import classify_to_file
+
+    source = tmp_path / "in.csv"
+    lines = ["ref,article,body"]
+    for i in range(30):
+        # A quoted cell across two lines: records and lines differ, and resuming must follow records.
+        body = "" if i % 9 == 8 else (f'"The ministry said {i}\ntankers arrived."' if i % 4 == 0 else f"Row {i} said so.")
+        lines.append(f"r{i},a{i // 5},{body}")
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    options = ReadOptions(text_column="body", id_column="ref")
+    whole = tmp_path / "whole.jsonl"
+    classify_to_file(tiny_classifier, [source], whole, True, chunk_sentences=4, options=options)
+    out = tmp_path / "out.jsonl"
+    first = classify_to_file(tiny_classifier, [source], out, True, chunk_sentences=4, stop_after_chunks=3, options=options)
+    assert first.extra == {"interrupted": True}
+    second = classify_to_file(tiny_classifier, [source], out, True, chunk_sentences=4, options=options)
+    assert second.resumed and _read_jsonl(out) == _read_jsonl(whole)
+    assert second.rows_in == 30 and [r["ref"] for r in _read_jsonl(out)] == [f"r{i}" for i in range(30) if i % 9 != 8]
+    errors = _read_jsonl(tmp_path / "out.errors.jsonl")
+    assert [e["error"] for e in errors] == ["missing or non-string 'body' field"] * 3

@@ -72,6 +72,8 @@ def classify(
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
+    # A folder for a spooled stdin that is removed however the run ends; every option above
+    # and `scratch` are passed on by name.
     with tempfile.TemporaryDirectory(prefix="framing-stdin-") as scratch:
         _classify(**locals())
 

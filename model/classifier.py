@@ -58,7 +58,9 @@ class FramingClassifier:
         self.onnx = onnx
         self.tokenizer = tokenizer
         self.path = path
-        config = config if config is not None else model.config
+        if config is None:
+            assert model is not None  # checked above: one of the two is given
+            config = model.config
         model_settings = ModelSettings.from_config(config)
         self.settings = model_settings.input
         self.temperature = model_settings.temperature
@@ -68,7 +70,7 @@ class FramingClassifier:
     def from_pretrained(cls, path: str | Path, backend: Backend = "auto") -> FramingClassifier:
         """Load a model folder: a full model, or a LoRA adapter over its recorded base model.
 
-        backend: "auto" runs the int8 ONNX model (converted and cached on first use, about 20 s),
+        backend: "auto" runs the int8 ONNX model (converted and cached on first use),
         falling back to torch with a warning if onnxruntime is missing or the conversion fails;
         "onnx" and "onnx-fp32" raise instead of falling back; "torch" is the fp32 torch model.
         Once converted, the ONNX path loads in about a second: it imports neither torch nor
@@ -83,7 +85,7 @@ class FramingClassifier:
             try:
                 from framing.model.onnx_backend import OnnxLogits
 
-                precision = "fp32" if backend == "onnx-fp32" else "int8"
+                precision: Literal["int8", "fp32"] = "fp32" if backend == "onnx-fp32" else "int8"
                 onnx = OnnxLogits.from_folder(folder, precision=precision, checked=True)
             except Exception as exc:  # any failure of the optional fast path must leave the torch path usable
                 if backend != "auto" or isinstance(exc, ModelFolderError):
@@ -140,14 +142,19 @@ class FramingClassifier:
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         logits = np.zeros((len(features), len(LABELS)), dtype=np.float32)
         pad_id = self.tokenizer.pad_token_id
+        run: Callable[[list[dict]], np.ndarray]
+        mode: contextlib.AbstractContextManager
         if self.onnx is not None:
-            run, mode = (lambda rows: self.onnx(pad_batch_numpy(rows, pad_id))), contextlib.nullcontext()
+            onnx = self.onnx
+            run, mode = (lambda rows: onnx(pad_batch_numpy(rows, pad_id))), contextlib.nullcontext()
         else:
             import torch
 
             from framing.model.modeling import pad_batch
 
-            run, mode = (lambda rows: self.model(**pad_batch(rows, pad_id)).logits.numpy()), torch.inference_mode()
+            model = self.model
+            assert model is not None  # no ONNX runner means a torch model (checked in __init__)
+            run, mode = (lambda rows: model(**pad_batch(rows, pad_id)).logits.numpy()), torch.inference_mode()
         with mode:
             for begin in range(0, len(order), batch_size):
                 idx = order[begin : begin + batch_size]

@@ -1,8 +1,10 @@
-"""ONNX export, int8 dynamic quantisation and an onnxruntime runner for `E5ForFramingClassification`.
+"""ONNX conversion, int8 dynamic quantisation and an onnxruntime runner for the classifier.
 
-The ONNX graph takes exactly what `encode_sentence` + `pad_batch` produce (input_ids, attention_mask,
-token_type_ids; any batch size, any length) and returns the raw logits, so temperature scaling and
-softmax stay in `FramingClassifier`, shared with the torch path.
+The graph (built by `framing.model.onnx_graph` from the weights, without torch) takes exactly
+what `encode_sentence` + `pad_batch_numpy` produce (input_ids, attention_mask, token_type_ids;
+any batch size, any length) and returns the encoder's hidden states; pooling and the head run in
+numpy on them (`heads.safetensors` beside the graph) and give the raw logits, so temperature
+scaling and softmax stay in `FramingClassifier`, shared with the torch path.
 
 Converted models are cached by a key over the weights, the graph-shaping config and the conversion
 recipe, so a retrained folder can never be served a stale graph. Lookup order: `<model>/onnx/` (a
@@ -19,7 +21,6 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,15 +29,15 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
+from framing.files import write_json_atomic
+from framing.model.folder import CHECKSUMS_FILE, ModelFolderError, check_model_folder
+from framing.model.onnx_graph import HIDDEN_NAME, OPSET, ClassifierHead, classifier_head, encoder_graph, merged_weights
 from framing.model.settings import SETTINGS_KEY, ModelSettings
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAME = "logits"
-OPSET = 17
 FP32_NAME = "model.onnx"
 INT8_NAME = "model.int8.onnx"
 MANIFEST_NAME = "manifest.json"
+HEADS_NAME = "heads.safetensors"
 LOCAL_DIR = "onnx"
 Precision = Literal["int8", "fp32"]
 
@@ -44,7 +45,13 @@ Precision = Literal["int8", "fp32"]
 # Per-channel weight scales: on the quick model they raise argmax agreement with fp32 torch from
 # 93% (per-tensor) to 98% at the same speed; keeping the 96M-parameter embedding table in fp32
 # helped neither agreement nor F1 and costs 290 MB, so it is quantised too (see docs/performance.md).
-RECIPE = {"version": 1, "exporter": "torchscript", "opset": OPSET, "attention": "eager", "int8": "dynamic s8 per-channel"}
+RECIPE = {
+    "version": 2,
+    "exporter": "numpy-graph",
+    "opset": OPSET,
+    "output": "hidden+numpy-head",
+    "int8": "dynamic s8 per-channel",
+}
 
 # config.json keys that do not change the graph: re-calibrating the temperature must not force a re-export.
 _CONFIG_KEYS_OUTSIDE_GRAPH = {"transformers_version"}
@@ -78,59 +85,19 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
-def _logits_only(model):
-    """The model as a module with positional inputs and a single `logits` output, for tracing."""
-    import torch
+def export_onnx(folder: Path, config: dict, target_dir: Path) -> Path:
+    """Build the fp32 encoder graph of a model folder into `target_dir/model.onnx`, and its head
+    weights into `target_dir/heads.safetensors`; returns the graph's path. Needs no torch."""
+    import onnx
+    from safetensors.numpy import save_file
 
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-    return LogitsOnly()
-
-
-def export_onnx(model, folder: str | Path) -> Path:
-    """Export `model` (an `E5ForFramingClassification`) to `folder/model.onnx` (fp32) and return the path."""
-    import torch
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / FP32_NAME
-    # Example input: a padded row and a context segment, so no shape or mask path is specialised away.
-    input_ids = torch.tensor([[0, 5, 6, 7, 2, 8, 2], [0, 5, 6, 2, 1, 1, 1]], dtype=torch.long)
-    attention_mask = torch.tensor([[1] * 7, [1, 1, 1, 1, 0, 0, 0]], dtype=torch.long)
-    token_type_ids = torch.tensor([[0, 0, 0, 0, 0, 1, 1], [0] * 7], dtype=torch.long)
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
-    dynamic[OUTPUT_NAME] = {0: "batch"}
-    was_training = model.training
-    attention = model.config._attn_implementation
-    model.eval()
-    # Eager attention traces to plain MatMul/Softmax; sdpa adds ~300 NaN-guard nodes for the same result.
-    model.set_attn_implementation("eager")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            # The TorchScript exporter is deprecated but works offline and needs no onnxscript. Its
-            # warnings, and tracer notes on Python branches, are noise here: the tests run the graph
-            # at other batch sizes and lengths than the example and compare with torch.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _logits_only(model),
-                (input_ids, attention_mask, token_type_ids),
-                str(target),
-                dynamo=False,
-                input_names=list(INPUT_NAMES),
-                output_names=[OUTPUT_NAME],
-                dynamic_axes=dynamic,
-                opset_version=OPSET,
-                do_constant_folding=True,
-            )
-    finally:
-        model.set_attn_implementation(attention)
-        model.train(was_training)
+    weights = merged_weights(folder, config)
+    head = classifier_head(weights)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / FP32_NAME
+    # The graph holds ~470 MB of weights; protobuf serialises models up to 2 GB in one piece.
+    onnx.save(encoder_graph(weights, config), str(target))
+    save_file({"classifier.weight": head.weight, "classifier.bias": head.bias}, str(target_dir / HEADS_NAME))
     return target
 
 
@@ -210,32 +177,16 @@ def _cached(directory: Path, key: str, precision: Precision) -> Path | None:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return path if manifest.get("key") == key and path.is_file() else None
+    complete = path.is_file() and (directory / HEADS_NAME).is_file()
+    return path if manifest.get("key") == key and complete else None
 
 
-def _load_torch_model(folder: Path, config: dict):
-    from transformers.utils import logging as hf_logging
-
-    # A conversion may happen inside a CLI command: its output must stay the command's own.
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        if (folder / "adapter_config.json").is_file():
-            return load_adapter(folder, config)[0]
-        from framing.model.modeling import E5ForFramingClassification
-
-        return E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def convert(model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8", model=None) -> Path:
+def convert(model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8") -> Path:
     """Export (and for int8 quantise) a model folder into `target_dir`; returns the ONNX file.
 
     Work happens in a staging folder beside `target_dir`, and each finished file is moved in with
     an atomic rename, the manifest last: a reader sees a complete file or none, and two processes
-    converting at once only do the work twice. `model` may be the already loaded torch model.
+    converting at once only do the work twice.
     """
     folder, target_dir = Path(model_folder), Path(target_dir)
     config = check_model_folder(folder)
@@ -244,13 +195,13 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".onnx-", dir=target_dir.parent))
     try:
-        exported = export_onnx(model if model is not None else _load_torch_model(folder, config), staging)
+        exported = export_onnx(folder, config, staging)
         produced = quantize(exported) if precision == "int8" else exported
         target_dir.mkdir(exist_ok=True)
+        os.replace(staging / HEADS_NAME, target_dir / HEADS_NAME)
         os.replace(produced, target_dir / name)
         manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__}
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        os.replace(staging / MANIFEST_NAME, target_dir / MANIFEST_NAME)
+        write_json_atomic(target_dir / MANIFEST_NAME, manifest)  # last: it marks the conversion complete
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target_dir / name
@@ -278,10 +229,21 @@ class OnnxLogits:
         options = session_options(1 if row_by_row else self.threads)
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        heads_path = self.path.with_name(HEADS_NAME)
+        if not heads_path.is_file():
+            raise ModelFolderError(f"{self.path.parent}: no {HEADS_NAME} beside the graph")
+        from safetensors.numpy import load_file
+
+        heads = load_file(str(heads_path))
+        self.head = ClassifierHead(heads["classifier.weight"], heads["classifier.bias"])
         self._pool: ThreadPoolExecutor | None = None
 
+    def _logits(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        hidden = self.session.run([HIDDEN_NAME], dict(feed))[0]
+        return self.head(hidden, feed["attention_mask"], feed["token_type_ids"])
+
     def _run_rows(self, rows: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-        run = lambda row: self.session.run([OUTPUT_NAME], row)[0]  # noqa: E731
+        run = self._logits
         if self.threads == 1 or len(rows) == 1:
             return [run(row) for row in rows]
         if self._pool is None:
@@ -295,16 +257,14 @@ class OnnxLogits:
         precision: Precision = "int8",
         cache_dir: str | Path | None = None,
         threads: int | None = None,
-        model=None,
         row_by_row: bool | None = None,
         checked: bool = False,
     ) -> OnnxLogits:
-        """The ONNX model for a model folder, converted on first use (about 20 s for e5-small).
+        """The ONNX model for a model folder, converted on first use (docs/performance.md gives the time).
 
-        `cache_dir` replaces `default_onnx_cache()`; `model`, the loaded torch model, saves
-        loading the weights again if a conversion is needed; `row_by_row` defaults to int8's need;
+        `cache_dir` replaces `default_onnx_cache()`; `row_by_row` defaults to int8's need;
         `checked` says the caller has just run `check_model_folder` on it (which hashes every
-        weight file: 0.35 s for a full e5-small folder), so it is not run twice.
+        weight file), so it is not run twice.
         """
         folder = Path(model_folder)
         if not checked:
@@ -314,20 +274,20 @@ class OnnxLogits:
         if path is None:
             keyed = Path(cache_dir) if cache_dir is not None else default_onnx_cache()
             keyed = keyed / key[:32]
-            path = _cached(keyed, key, precision) or convert(folder, keyed, precision, model)
+            path = _cached(keyed, key, precision) or convert(folder, keyed, precision)
         return cls(path, threads, row_by_row=precision == "int8" if row_by_row is None else row_by_row)
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
         """Logits (batch x labels, float32) for a right-padded batch as `pad_batch` makes it (numpy or torch)."""
         feed = {name: np.ascontiguousarray(np.asarray(batch[name]), dtype=np.int64) for name in self.input_names}
         if not self.row_by_row:
-            return self.session.run([OUTPUT_NAME], feed)[0]
+            return self._logits(feed)
         mask = feed["attention_mask"]
         lengths = mask.sum(axis=1)
         if np.any(mask != (np.arange(mask.shape[1]) < lengths[:, None])):
             raise ValueError("row_by_row needs right padding (attention_mask 1s then 0s, as pad_batch makes)")
         if len(lengths) == 0:
-            return self.session.run([OUTPUT_NAME], feed)[0]
+            return self._logits(feed)
         rows = [
             {name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()} for i, length in enumerate(lengths)
         ]

@@ -58,7 +58,7 @@ def classify_chunk(
             continue
         same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
         texts.append(text)
-        contexts.append(context["text"] if same else None)
+        contexts.append(context["text"] if same and context is not None else None)
         context = context_after(row.fields)
         kept.append(row)
     predictions = classifier.predict(texts, contexts, batch_size, on_batch=on_sentences) if texts else []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from framing.batch.classify import CHUNK_SENTENCES, classify_chunk, iter_chunks, sentence_budget
 from framing.batch.inputs import DEFAULT_OPTIONS, ReadOptions, input_order, iter_input_spans
+from framing.files import write_json_atomic
 from framing.model.classifier import FramingClassifier
 
 PROGRESS_VERSION = 1
@@ -59,9 +60,7 @@ def _fsync_write(fh, data: bytes) -> None:
 
 
 def _write_progress(path: Path, checkpoint: Checkpoint) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(checkpoint), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, asdict(checkpoint))
 
 
 def default_errors_path(output: Path) -> Path:

@@ -11,7 +11,11 @@ from typing import Annotated
 
 import typer
 
+from framing.outlets.analysis import OutletsSettings
+
 DEFAULT_OUTPUT = Path("outlets-report")
+#: The thresholds and resampling sizes of the analysis itself, so the command cannot drift from them.
+_DEFAULTS = OutletsSettings()
 
 
 def outlets(
@@ -25,10 +29,12 @@ def outlets(
         str | None,
         typer.Option("--stratify", help="compare outlets within strata: `topic`, `month` (from `date`) or another article field"),
     ] = None,
-    min_articles: Annotated[int, typer.Option(help="fewer articles: flagged, not ranked or tested")] = 5,
-    min_sentences: Annotated[int, typer.Option(help="fewer sentences: flagged, not ranked or tested")] = 50,
-    bootstrap: Annotated[int, typer.Option(help="cluster-bootstrap resamples of articles")] = 2000,
-    permutations: Annotated[int, typer.Option(help="permutations per test (raised when many tests need it)")] = 2000,
+    min_articles: Annotated[int, typer.Option(help="fewer articles: flagged, not ranked or tested")] = _DEFAULTS.min_articles,
+    min_sentences: Annotated[int, typer.Option(help="fewer sentences: flagged, not ranked or tested")] = _DEFAULTS.min_sentences,
+    bootstrap: Annotated[int, typer.Option(help="cluster-bootstrap resamples of articles")] = _DEFAULTS.n_bootstrap,
+    permutations: Annotated[
+        int, typer.Option(help="permutations per test (raised when many tests need it)")
+    ] = _DEFAULTS.n_permutations,
     alpha: Annotated[float, typer.Option(help="family-wise error rate for the Holm correction")] = 0.05,
     seed: Annotated[int, typer.Option(help="seed for resampling and permutations")] = 0,
 ) -> None:

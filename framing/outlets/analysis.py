@@ -26,10 +26,11 @@ import numpy as np
 
 from framing.batch.inputs import InputError, read_text
 from framing.errors import FramingError
-from framing.model.labels import LABELS, SOURCE_TYPES
+from framing.model.labels import LABELS, SOURCE_TYPES, SOURCED_LABELS
+from framing.model.langid import UNDETERMINED
 
 #: Labels whose sentences name a source; the sourcing index counts them against UNSOURCED.
-SOURCED: tuple[str, ...] = ("attributed_fact", "analyst_claim")
+SOURCED: tuple[str, ...] = tuple(label for label in LABELS if label in SOURCED_LABELS)
 UNSOURCED = "unattributed_assertion"
 SOURCING_INDEX_DEFINITION = (
     "sourcing index = (attributed_fact + analyst_claim − unattributed_assertion) / "
@@ -40,7 +41,7 @@ SOURCING_INDEX_DEFINITION = (
 #: Stratum given to articles that lack the stratifying field.
 MISSING_STRATUM = "(none)"
 #: Article language when no row of the article says.
-UNKNOWN_LANG = "und"
+UNKNOWN_LANG = UNDETERMINED
 #: Cap on the floats held at once by a resampling batch (a replicate × article matrix), ~16 MB.
 _BATCH_CELLS = 2_000_000
 
@@ -66,16 +67,16 @@ class OutletsSettings:
     def __post_init__(self) -> None:
         if self.min_articles < 2:
             # One article gives a bootstrap interval of width zero: it must never count as enough.
-            raise OutletsInputError(f"--min-articles must be at least 2 (got {self.min_articles})")
+            raise OutletsInputError(f"the minimum number of articles per outlet must be at least 2 (got {self.min_articles})")
         if self.min_sentences < 1:
-            raise OutletsInputError(f"--min-sentences must be at least 1 (got {self.min_sentences})")
+            raise OutletsInputError(f"the minimum number of sentences per outlet must be at least 1 (got {self.min_sentences})")
         if self.n_bootstrap < 100:
-            raise OutletsInputError(f"--bootstrap must be at least 100 resamples (got {self.n_bootstrap})")
+            raise OutletsInputError(f"the bootstrap needs at least 100 resamples (got {self.n_bootstrap})")
         if self.n_permutations < 19:
             # Below 19 permutations the smallest possible p-value, 1/(n+1), cannot reach 0.05.
-            raise OutletsInputError(f"--permutations must be at least 19 (got {self.n_permutations})")
+            raise OutletsInputError(f"a permutation test needs at least 19 permutations (got {self.n_permutations})")
         if not 0 < self.alpha < 1:
-            raise OutletsInputError(f"--alpha must be between 0 and 1 (got {self.alpha})")
+            raise OutletsInputError(f"the family-wise error rate alpha must be between 0 and 1 (got {self.alpha})")
         if not 0.5 <= self.confidence < 1:
             raise OutletsInputError(f"confidence must be in [0.5, 1) (got {self.confidence})")
 
@@ -147,7 +148,7 @@ def _stratum(row: dict, stratify: str, where: str) -> str:
             return MISSING_STRATUM
         match = _MONTH.match(str(date)) if isinstance(date, str) else None
         if match is None or not 1 <= int(match.group(2)) <= 12:
-            raise OutletsInputError(f"{where}: date {date!r} does not start with YYYY-MM (needed by --stratify month)")
+            raise OutletsInputError(f"{where}: date {date!r} does not start with YYYY-MM (needed to stratify by month)")
         return f"{match.group(1)}-{match.group(2)}"
     value = row.get(stratify)
     if value is None or value == "":

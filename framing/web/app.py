@@ -27,6 +27,10 @@ from starlette.datastructures import UploadFile
 from framing.batch.classify import classify_article_rows, classify_sentence_rows
 from framing.batch.inputs import BadRow, InputError, InputRow, iter_jsonl, read_document
 from framing.model.labels import DEFINITIONS, LABELS
+from framing.outlets.analysis import OutletsSettings
+
+#: One source for the outlet thresholds: the analysis's own defaults.
+_OUTLET_DEFAULTS = OutletsSettings()
 
 STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
@@ -541,8 +545,16 @@ _OUTLETS_FORM = _form_body(
             "description": "classified sentence JSONL with `outlet`, `article` and `label` (`framing classify -o` output)",
         },
         "stratify": {"type": "string", "description": "compare outlets within strata: `topic`, `month` or another field"},
-        "min_articles": {"type": "integer", "default": 5, "description": "fewer articles: flagged, not ranked or tested"},
-        "min_sentences": {"type": "integer", "default": 50, "description": "fewer sentences: flagged, not ranked or tested"},
+        "min_articles": {
+            "type": "integer",
+            "default": _OUTLET_DEFAULTS.min_articles,
+            "description": "fewer articles: flagged, not ranked or tested",
+        },
+        "min_sentences": {
+            "type": "integer",
+            "default": _OUTLET_DEFAULTS.min_sentences,
+            "description": "fewer sentences: flagged, not ranked or tested",
+        },
     },
     ["file"],
 )

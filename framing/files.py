@@ -11,11 +11,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    # Read by setting and restoring: the only portable way to learn it.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # mkstemp makes the file private (0600); a finished output is an ordinary file that a
+    # colleague or a web server may read, so give it the mode `open()` would have given.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
             yield fh

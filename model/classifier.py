@@ -104,6 +104,23 @@ class FramingClassifier:
             tokenizer = AutoTokenizer.from_pretrained(folder)
         return cls(model, tokenizer, folder)
 
+    @property
+    def name(self) -> str | None:
+        """The model folder's name, for output rows (`model`)."""
+        return self.path.resolve().name if self.path is not None else None
+
+    @property
+    def checksum(self) -> str | None:
+        """One sha256 for the model folder (`framing.model.folder.model_checksum`), computed on
+        first use; None for a model that was never saved (during training)."""
+        if self.path is None:
+            return None
+        if getattr(self, "_checksum", None) is None:
+            from framing.model.folder import model_checksum
+
+            self._checksum = model_checksum(self.path)
+        return self._checksum
+
     def predict_logits(
         self,
         sentences: Sequence[str],
@@ -112,6 +129,10 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Raw logits (before temperature), one row per sentence, columns in `LABELS` order."""
+        if isinstance(sentences, str):
+            # A str is a Sequence of characters: one sentence, not one prediction per character.
+            sentences = [sentences]
+            contexts = [contexts] if isinstance(contexts, str) else contexts
         if contexts is None:
             contexts = [None] * len(sentences)
         if len(contexts) != len(sentences):
@@ -162,7 +183,8 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
         """A label and a probability per label for each sentence. `contexts[i]`, when given,
-        is the sentence before `sentences[i]` in the same article."""
+        is the sentence before `sentences[i]` in the same article. A single string is one
+        sentence (a list of one prediction), never a sequence of characters."""
         probs = self.predict_proba(sentences, contexts, batch_size, on_batch)
         return [
             Prediction(LABELS[int(row.argmax())], {label: float(p) for label, p in zip(LABELS, row, strict=True)})
@@ -172,6 +194,59 @@ class FramingClassifier:
     def classify_article(self, text: str, batch_size: int = 32) -> list[ClassifiedSentence]:
         """Segment an article and label each sentence, each seeing the one before it."""
         return self.classify_articles([text], batch_size)[0]
+
+    def classify_dataframe(self, df, text: str = "text", id: str | None = None, sentences: bool = False, batch_size: int = 32):
+        """One row per sentence of a pandas DataFrame, as a new DataFrame: the input row's other
+        columns, `article` (the `id` column, or the row's index), `sentence`, `start`, `end`,
+        `text`, `lang`, `label`, a `p_<label>` column per label, `model` and `model_sha256`.
+
+        `sentences=True` reads each row as one sentence instead (consecutive rows with the same
+        `article` give each other context; an input `label` is kept as `gold_label`). A row
+        whose text is missing or not a string is an error naming its index: drop such rows
+        first (`df.dropna(subset=[text])`) rather than have them vanish unseen."""
+        import pandas as pd
+
+        from framing.errors import FramingError
+
+        if text not in df.columns:
+            raise FramingError(f"DataFrame: no column {text!r} (columns: {', '.join(map(str, df.columns))})")
+        if id is not None and id not in df.columns:
+            raise FramingError(f"DataFrame: no column {id!r} (columns: {', '.join(map(str, df.columns))})")
+        bad = [index for index, value in df[text].items() if not isinstance(value, str)]
+        if bad:
+            raise FramingError(
+                f"DataFrame: {len(bad)} row(s) with no text in {text!r}, the first at index {bad[0]!r}; "
+                f"drop them first (df.dropna(subset=[{text!r}]))"
+            )
+        made_by = {"model": self.name, "model_sha256": self.checksum} if self.path is not None else {}
+        others = [c for c in df.columns if c != text]
+        records = df[others].to_dict("records")
+        out: list[dict] = []
+        if sentences:
+            texts = df[text].tolist()
+            articles = df["article"].tolist() if "article" in df.columns else [None] * len(texts)
+            contexts = [
+                texts[i - 1] if i and articles[i] is not None and articles[i] == articles[i - 1] else None
+                for i in range(len(texts))
+            ]
+            for record, sentence, p in zip(records, texts, self.predict(texts, contexts, batch_size), strict=True):
+                if "label" in record:
+                    record["gold_label"] = record.pop("label")
+                scores = {f"p_{label}": score for label, score in p.scores.items()}
+                lang = detect_language(sentence)
+                out.append({**record, "text": sentence, "lang": lang, "label": p.label, **scores, **made_by})
+        else:
+            ids = df[id].tolist() if id is not None else df.index.tolist()
+            for record, article_id, article in zip(
+                records, ids, self.classify_articles(df[text].tolist(), batch_size), strict=True
+            ):
+                base = {k: v for k, v in record.items() if k != "id"}
+                for index, s in enumerate(article):
+                    scores = {f"p_{label}": score for label, score in s.scores.items()}
+                    place = {"id": f"{article_id}:{index}", "article": article_id, "sentence": index, "start": s.start}
+                    place |= {"end": s.end, "text": s.text}
+                    out.append({**base, **place, "lang": s.lang, "label": s.label, **scores, **made_by})
+        return pd.DataFrame(out)
 
     def classify_articles(
         self, texts: Sequence[str], batch_size: int = 32, on_batch: Callable[[int], None] | None = None

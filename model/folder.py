@@ -56,11 +56,27 @@ CHECKSUMS_FILE = "checksums.json"
 
 
 def folder_checksums(path: Path) -> dict[str, str]:
-    """sha256 of every weight, config and tokenizer file in a model folder."""
+    """sha256 of every weight, config, tokenizer and code file in a model folder (the code is
+    what transformers runs with trust_remote_code)."""
     names = sorted(
-        p.name for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors") and p.name != CHECKSUMS_FILE
+        p.name
+        for p in path.iterdir()
+        if p.is_file() and p.suffix in (".json", ".safetensors", ".py") and p.name != CHECKSUMS_FILE
     )
     return {name: sha256_file(path / name) for name in names}
+
+
+def model_checksum(path: Path) -> str:
+    """One sha256 naming a model folder's contents: over its checksums.json (verified against
+    the files when the folder is loaded) or, for a folder without one, over its files' checksums."""
+    import hashlib
+
+    recorded_path = path / CHECKSUMS_FILE
+    if recorded_path.is_file():
+        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+    else:
+        recorded = folder_checksums(path)
+    return hashlib.sha256(json.dumps(recorded, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _check_checksums(path: Path) -> None:

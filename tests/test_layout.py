@@ -21,6 +21,7 @@ ALLOWED = {
     "framing.batch": {"framing.model"},
     "framing.outlets": {"framing.model", "framing.batch"},
     "framing.web": {"framing.model", "framing.batch", "framing.outlets"},
+    "framing.notebook": {"framing.model", "framing.batch", "framing.outlets"},
     "framing.cli": {"framing.model", "framing.training", "framing.batch", "framing.outlets", "framing.web"},
 }
 

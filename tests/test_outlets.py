@@ -448,17 +448,17 @@ def test_command_writes_html_csv_and_json(cli, tmp_path):
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["settings"]["stratify"] == "topic" and report["inputs"] == [str(path)]
-    with (out / "outlets.csv").open(encoding="utf-8") as fh:
+    with (out / "outlets.csv").open(encoding="utf-8-sig") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 5 and {r["lang"] for r in table} == {"ar", "en"}
     small = next(r for r in table if r["outlet"] == "مدونة صغيرة")
     assert small["eligible"] == "False" and small["rank"] == "" and small["vs_rest_p"] == ""
-    with (out / "comparisons.csv").open(encoding="utf-8") as fh:
+    with (out / "comparisons.csv").open(encoding="utf-8-sig") as fh:
         kinds = [r["kind"] for r in csv.DictReader(fh)]
     assert kinds.count("vs_rest") == 4 and kinds.count("pair") == 2
-    with (out / "gold_vs_predicted.csv").open(encoding="utf-8") as fh:
+    with (out / "gold_vs_predicted.csv").open(encoding="utf-8-sig") as fh:
         assert len(list(csv.DictReader(fh))) == 5
-    with (out / "source_types.csv").open(encoding="utf-8") as fh:
+    with (out / "source_types.csv").open(encoding="utf-8-sig") as fh:
         assert {r["source_type"] for r in csv.DictReader(fh)} == {"official", "expert_analyst"}
 
 

@@ -193,7 +193,12 @@ def test_bad_uploads_get_clear_4xx(client, name, data, status, message):
         ({"data": {"text": "https://example.com/news/1"}}, 400, "does not fetch"),
         ({"data": {"text": "Some text.", "mode": "weird"}}, 400, "mode must be"),
         ({"data": {"text": "Some text."}, "files": {"file": ("a.txt", b"Other text.")}}, 400, "not both"),
-        ({"json": {"text": "Some text."}}, 415, "multipart/form-data"),
+        ({"content": b"Some text.", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
+        ({"json": {"text": 5}}, 400, '"text" must be a string'),
+        ({"json": {"text": "a", "sentences": ["b"]}}, 400, "either"),
+        ({"json": {"sentences": []}}, 400, "non-empty list"),
+        ({"json": {"sentences": ["ok", {"txt": "x"}]}}, 400, "sentences[1]"),
+        ({"content": b"{bad", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
         ({"content": b"--b\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=b"}}, 400, ""),
     ],
 )

@@ -30,10 +30,16 @@ class DataConfig(_Strict):
     dev_fraction: float = Field(0.1, gt=0, lt=1)
     #: Use at most this many training sentences (whole articles, seeded); for quick runs.
     max_train_sentences: int | None = Field(None, gt=0)
+    #: More training rows (e.g. corrections from `framing import labelstudio`): added to the
+    #: training split only, never to dev or test, and never subsampled away.
+    extra: list[str] = Field(default_factory=list)
 
 
 class ModelConfig(_Strict):
     base: str = Field("packaged-e5", description="'packaged-e5' or a Hugging Face BERT folder")
+    #: Fine-tune an existing framing model folder (a run folder, or `default`: the shipped
+    #: model) instead of a new head on `base`.
+    init_from: str | None = None
     max_length: int = Field(160, ge=16, le=512)
     use_context: bool = True
     context_max_tokens: int = Field(48, ge=0, le=256)
@@ -72,6 +78,14 @@ class Config(_Strict):
     training: TrainingConfig = TrainingConfig()
     #: Set when the config was loaded from a file: relative data paths resolve against it.
     base_dir: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _init_from_alone(self) -> Config:
+        if self.model.init_from is not None and "base" in self.model.model_fields_set:
+            raise ValueError("model.init_from: give model.base or model.init_from, not both (the model names its base)")
+        if self.model.init_from is not None and self.training.lora is not None:
+            raise ValueError("model.init_from: fine-tuning a framing model is full fine-tuning; drop training.lora")
+        return self
 
     @model_validator(mode="after")
     def _context_fits(self) -> Config:

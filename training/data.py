@@ -136,12 +136,45 @@ def load_corpus(paths: str | Path | Iterable[str | Path]) -> list[dict]:
     return rows
 
 
+def load_sample(paths: str | Path | Iterable[str | Path]) -> list[dict]:
+    """A labelled sample to evaluate on: rows need only `text` and `label`; `article` (which
+    gives the preceding sentence as context, and is the unit of resampling), `lang` (detected
+    when absent), `id` and any other fields are kept as given. Any bad row stops, naming its line:
+    a score on a silently shortened sample would describe another sample."""
+    from framing.model.langid import detect_language
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows: list[dict] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for number, raw in iter_raw_rows(path):
+            where = f"{path}:{number}"
+            if not isinstance(raw.get("text"), str) or not raw["text"].strip():
+                raise CorpusError(f"{where}: field 'text' is missing or not a non-empty string")
+            if raw.get("label") not in LABEL2ID:
+                raise CorpusError(f"{where}: unknown label {raw.get('label')!r} (expected one of {', '.join(LABELS)})")
+            if raw.get("id") is not None:
+                key = str(raw["id"])
+                if key in seen:
+                    raise CorpusError(f"{where}: duplicate id '{key}' (first at {seen[key]})")
+                seen[key] = where
+            row = dict(raw)
+            if not isinstance(row.get("lang"), str) or not row["lang"].strip():
+                row["lang"] = detect_language(row["text"])
+            rows.append(row)
+    if not rows:
+        raise CorpusError(f"{', '.join(map(str, paths))}: no rows")
+    return rows
+
+
 def with_context(rows: list[dict]) -> list[dict]:
-    """Add `context`: the previous row's text when it belongs to the same article."""
+    """Add `context`: the previous row's text when it belongs to the same article (rows with
+    no `article` stand alone)."""
     out = []
     previous: dict | None = None
     for row in rows:
-        same = previous is not None and previous["article"] == row["article"]
+        same = previous is not None and row.get("article") is not None and previous.get("article") == row.get("article")
         out.append({**row, "context": previous["text"] if same else None})
         previous = row
     return out
@@ -197,6 +230,7 @@ def load_splits(config: Config) -> Splits:
     train_path = config.resolve_path(data.train)
     files = [train_path]
     train_rows = load_corpus(train_path)
+    n_train_file = len(train_rows)
     if data.dev:
         dev_path = config.resolve_path(data.dev)
         files.append(dev_path)
@@ -210,6 +244,12 @@ def load_splits(config: Config) -> Splits:
         test_rows = load_corpus(test_path)
     if data.max_train_sentences:
         train_rows = subsample_articles(train_rows, data.max_train_sentences, config.seed)
+    if data.extra:
+        extra_paths = [config.resolve_path(p) for p in data.extra]
+        files += extra_paths
+        # Loaded together with the training file, so an id in both is a duplicate, named.
+        extra_rows = load_corpus([train_path, *extra_paths])[n_train_file:]
+        train_rows = train_rows + extra_rows
     overlap = {r["article"] for r in train_rows} & {r["article"] for r in dev_rows + (test_rows or [])}
     if overlap:
         raise CorpusError(f"{train_path}: articles in two splits: {', '.join(sorted(overlap)[:5])}")

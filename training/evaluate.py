@@ -78,13 +78,24 @@ def render_report(report: dict, title: str = "Evaluation"):
     from rich.table import Table
 
     summary = Table(title=title)
-    for column in ("scope", "sentences", "macro-F1", "accuracy"):
+    with_ci = "macro_f1_ci" in report
+    columns = ("scope", "sentences", "macro-F1", *(["95% interval"] if with_ci else []), "accuracy")
+    for column in columns:
         summary.add_column(column, justify="right" if column != "scope" else "left")
-    summary.add_row("all", str(report["n"]), f"{report['macro_f1']:.3f}", f"{report['accuracy']:.3f}")
+
+    def interval(stats: dict) -> list[str]:
+        return [f"{stats['macro_f1_ci'][0]:.3f}–{stats['macro_f1_ci'][1]:.3f}"] if with_ci else []
+
+    summary.add_row("all", str(report["n"]), f"{report['macro_f1']:.3f}", *interval(report), f"{report['accuracy']:.3f}")
     for lang, stats in report["per_language"].items():
-        summary.add_row(lang, str(stats["n"]), f"{stats['macro_f1']:.3f}", f"{stats['accuracy']:.3f}")
+        summary.add_row(lang, str(stats["n"]), f"{stats['macro_f1']:.3f}", *interval(stats), f"{stats['accuracy']:.3f}")
+    captions = []
+    if with_ci:
+        boot = report["bootstrap"]
+        captions.append(f"intervals: {boot['resamples']} bootstrap resamples of {boot['unit']}s")
     if "ece" in report:
-        summary.caption = f"expected calibration error (10 bins): {report['ece']:.3f}"
+        captions.append(f"expected calibration error (10 bins): {report['ece']:.3f}")
+    summary.caption = "; ".join(captions) or None
     labels = Table(title="Per label")
     for column in ("label", "precision", "recall", "F1", "support"):
         labels.add_column(column, justify="right" if column != "label" else "left")
@@ -100,11 +111,89 @@ def render_report(report: dict, title: str = "Evaluation"):
     return Group(summary, labels, confusion)
 
 
-def evaluate_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> dict:
-    """The framing report of `classifier` on labelled rows; `use_context=False` withholds the
-    preceding sentence, to measure what the model takes from it."""
+def predict_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> np.ndarray:
+    """Probabilities for labelled rows, each seeing the row before it in the same article."""
     rows = with_context(rows)
     contexts = [r["context"] if use_context else None for r in rows]
-    probs = classifier.predict_proba([r["text"] for r in rows], contexts, batch_size)
+    return classifier.predict_proba([r["text"] for r in rows], contexts, batch_size)
+
+
+def evaluate_rows(
+    classifier: FramingClassifier,
+    rows: list[dict],
+    batch_size: int = 32,
+    use_context: bool = True,
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    probs: np.ndarray | None = None,
+) -> dict:
+    """The framing report of `classifier` on labelled rows; `use_context=False` withholds the
+    preceding sentence, to measure what the model takes from it. With `n_bootstrap`, macro-F1
+    (overall and per language) gets a percentile interval (`bootstrap_macro_f1`). `probs`, when
+    given, are the rows' probabilities already computed (`predict_rows`)."""
+    if probs is None:
+        probs = predict_rows(classifier, rows, batch_size, use_context)
     pred = [LABELS[i] for i in probs.argmax(axis=1)]
-    return framing_report([r["label"] for r in rows], pred, [r["lang"] for r in rows], probs)
+    gold, langs = [r["label"] for r in rows], [r["lang"] for r in rows]
+    report = framing_report(gold, pred, langs, probs)
+    if n_bootstrap:
+        groups = resampling_units(rows)
+        report["bootstrap"] = {
+            "resamples": n_bootstrap,
+            "unit": "article" if any(r.get("article") is not None for r in rows) else "sentence",
+            "confidence": 0.95,
+        }
+        report["macro_f1_ci"] = bootstrap_macro_f1(gold, pred, groups, n_bootstrap, seed)
+        for lang, stats in report["per_language"].items():
+            idx = [i for i, code in enumerate(langs) if code == lang]
+            stats["macro_f1_ci"] = bootstrap_macro_f1(
+                [gold[i] for i in idx], [pred[i] for i in idx], [groups[i] for i in idx], n_bootstrap, seed
+            )
+    return report
+
+
+def resampling_units(rows: list[dict]) -> list[str]:
+    """What a bootstrap resamples: whole articles when rows name them (sentences of one article
+    share a writer and a story, so they are not independent draws), else single sentences."""
+    return [f"a:{r['article']}" if r.get("article") is not None else f"s:{i}" for i, r in enumerate(rows)]
+
+
+def bootstrap_macro_f1(
+    gold: Sequence[str], pred: Sequence[str], groups: Sequence[str], n: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> list[float]:
+    """Percentile interval of macro-F1 over `n` resamples of the groups (with replacement).
+
+    Each group's (gold, predicted) counts are a row of 16 cells; a resample is a vector of group
+    weights, so all confusion matrices come from one matrix product. Macro-F1 averages over the
+    labels present in the full sample, as `macro_f1` does, so replicates estimate the same thing."""
+    k = len(LABELS)
+    index = {label: i for i, label in enumerate(LABELS)}
+    units = sorted(set(groups))
+    unit_of = {u: i for i, u in enumerate(units)}
+    cells = np.zeros((len(units), k * k))
+    for g, p, unit in zip(gold, pred, groups, strict=True):
+        cells[unit_of[unit], index[g] * k + index[p]] += 1
+    present = [index[label] for label in LABELS if label in set(gold) | set(pred)]
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(units), np.full(len(units), 1 / len(units)), size=n)
+    confusion = (weights @ cells).reshape(n, k, k)
+    tp = np.diagonal(confusion, axis1=1, axis2=2)
+    fp = confusion.sum(axis=1) - tp
+    fn = confusion.sum(axis=2) - tp
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    scores = f1[:, present].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return [float(np.quantile(scores, alpha)), float(np.quantile(scores, 1 - alpha))]
+
+
+def prediction_rows(rows: list[dict], probs: np.ndarray, model: dict | None = None) -> list[dict]:
+    """One row per sentence for `framing evaluate --predictions`: the input fields, `gold_label`
+    (the input's label), `label` (the prediction), `scores` (label -> probability) and `lang`;
+    `framing outlets --calibration` reads exactly this."""
+    out = []
+    for row, p in zip(rows, probs, strict=True):
+        fields = {k: v for k, v in row.items() if k not in ("label", "context")}
+        scores = {label: round(float(x), 5) for label, x in zip(LABELS, p, strict=True)}
+        out.append({**fields, "gold_label": row["label"], "label": LABELS[int(p.argmax())], "scores": scores, **(model or {})})
+    return out

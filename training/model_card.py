@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from framing.model.labels import DEFINITIONS, LABELS
+from framing.model.packaged_e5 import BASE_MODEL_ID
 from framing.training.config import Config
 
 
@@ -24,13 +25,42 @@ def _metrics_table(report: dict) -> list[str]:
     return lines
 
 
-def write_model_card(folder: Path, config: Config, metrics: dict, versions: dict[str, str]) -> None:
+def card_metadata(folder: Path, config: Config, metrics: dict, base_model: str) -> dict:
+    """The card's YAML front matter, as the Hugging Face Hub reads it: what the folder is
+    (library, base model, license, task, custom code) and how it scored (model-index)."""
+    results = []
+    for split in ("dev", "test"):
+        if split in metrics:
+            results.append(
+                {
+                    "task": {"type": "text-classification", "name": "Sentence sourcing (framing)"},
+                    "dataset": {"name": f"framing corpus, {split} split", "type": "framing-corpus", "split": split},
+                    "metrics": [
+                        {"type": "f1", "name": "macro-F1", "value": round(metrics[split]["macro_f1"], 4)},
+                        {"type": "accuracy", "name": "accuracy", "value": round(metrics[split]["accuracy"], 4)},
+                    ],
+                }
+            )
+    return {
+        "language": ["ar", "en"],
+        "license": "mit",
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "base_model": base_model,
+        "tags": ["framing", "news", "sourcing", "custom_code"],
+        "metrics": ["f1", "accuracy"],
+        "model-index": [{"name": folder.name, "results": results}],
+    }
+
+
+def write_model_card(folder: Path, config: Config, metrics: dict, versions: dict[str, str], base_model: str = "") -> None:
+    import yaml
+
+    base_model = base_model or (BASE_MODEL_ID if config.model.base == "packaged-e5" else config.model.base)
+    front = yaml.safe_dump(card_metadata(folder, config, metrics, base_model), sort_keys=False, allow_unicode=True)
     lines = [
         "---",
-        "language: [ar, en]",
-        "library_name: transformers",
-        "pipeline_tag: text-classification",
-        "base_model: intfloat/multilingual-e5-small",
+        *front.strip().splitlines(),
         "---",
         "# Framing classifier",
         "",
@@ -62,6 +92,16 @@ def write_model_card(folder: Path, config: Config, metrics: dict, versions: dict
     if "test" in metrics:
         lines += ["", "### Test (held-out articles)", *_metrics_table(metrics["test"])]
     lines += [
+        "",
+        "## With transformers",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        'classify = pipeline("text-classification", model="PATH/TO/THIS/FOLDER", trust_remote_code=True)',
+        'classify({"text": "He added more would come.", "text_pair": "The ministry said 40 tankers arrived."})',
+        "```",
+        "The mean-pooling head and the input format ship as code (`modeling_framing.py`); without",
+        "`trust_remote_code=True` the pipeline refuses to load rather than run an untrained head.",
         "",
         "## Known limits",
         "- Trained on a corpus written for this project, not on scraped news; real outlets' styles differ.",

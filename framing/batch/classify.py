@@ -1,10 +1,13 @@
 """Classifying articles or sentences in chunks, row order kept.
 
 Article mode: each input row is an article; the output has one row per sentence, carrying the
-article's other fields, `article` (its id), `sentence`, `start`, `end`, `text`, `lang`,
-`label` and `scores`. Sentence mode: each row is one sentence; the output row is the input row
-plus `lang`, `label` and `scores`. Consecutive sentence rows that share an `article` value give
-each other context, as the sentences of an article do.
+article's other fields, `article` (its id), `id` (`article:sentence`, so the output can be read
+again as sentence rows), `sentence`, `start`, `end`, `text`, `lang`, `label` and `scores`.
+Sentence mode: each row is one sentence; the output row is the input row plus `lang`, `label`
+and `scores`, and an input `label` is kept as `gold_label` (a row that already holds a prediction,
+with `scores`, is classified afresh). Consecutive sentence rows that share an `article` value
+give each other context, as the sentences of an article do. Every output row names the model
+that made it: `model` (its folder's name) and `model_sha256` (`FramingClassifier.checksum`).
 """
 
 from __future__ import annotations
@@ -60,10 +63,31 @@ def classify_chunk(
         kept.append(row)
     predictions = classifier.predict(texts, contexts, batch_size, on_batch=on_sentences) if texts else []
     out = []
+    made_by = model_fields(classifier)
     for row, p in zip(kept, predictions, strict=True):
         hint = row.fields.get("lang") if isinstance(row.fields.get("lang"), str) else None
-        out.append(_scored(row.fields, detect_language(row.fields["text"], hint), p.label, p.scores))
+        out.append(_scored(keep_gold(row.fields), detect_language(row.fields["text"], hint), p.label, p.scores, made_by))
     return out, failed, context
+
+
+def keep_gold(fields: dict) -> dict:
+    """A sentence row's `label` is a gold label unless the row holds a model's prediction
+    (`scores`): keep it as `gold_label`, where the prediction cannot overwrite it."""
+    if "label" not in fields:
+        return fields
+    if "scores" in fields or "gold_label" in fields:
+        # An earlier prediction (or a row that already keeps its gold apart): replaced below.
+        return {k: v for k, v in fields.items() if k != "label"}
+    return {("gold_label" if k == "label" else k): v for k, v in fields.items()}
+
+
+def model_fields(classifier: FramingClassifier) -> dict:
+    """`model` and `model_sha256` for every output row, so that rows made by two models can
+    never pass for one run's."""
+    checksum = getattr(classifier, "checksum", None)
+    if checksum is None:
+        return {}
+    return {"model": classifier.name, "model_sha256": checksum}
 
 
 def _classify_article_chunk(
@@ -72,20 +96,31 @@ def _classify_article_chunk(
     failed: list[BadRow] = []
     out: list[dict] = []
     articles = classifier.classify_articles([row.fields["text"] for row in rows], batch_size, on_sentences)
+    made_by = model_fields(classifier)
     for row, sentences in zip(rows, articles, strict=True):
         if not sentences:
             failed.append(BadRow(row.source, row.line, "no sentences in text (empty or whitespace only)"))
             continue
-        base = {k: v for k, v in row.fields.items() if k != "text"}
+        base = {k: v for k, v in row.fields.items() if k not in ("text", "id")}
         article_id = row.fields.get("id", row.fields.get("article", f"{Path(row.source).name}:{row.line}"))
         for index, s in enumerate(sentences):
-            fields = {**base, "article": article_id, "sentence": index, "start": s.start, "end": s.end, "text": s.text}
-            out.append(_scored(fields, s.lang, s.label, s.scores))
+            # Each sentence its own id: the article's id on every row would make the output
+            # unreadable as sentence rows (duplicate ids) and unjoinable to labels.
+            fields = {
+                "id": f"{article_id}:{index}",
+                **base,
+                "article": article_id,
+                "sentence": index,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+            }
+            out.append(_scored(fields, s.lang, s.label, s.scores, made_by))
     return out, failed
 
 
-def _scored(row: dict, lang: str, label: str, scores: dict[str, float]) -> dict:
-    return {**row, "lang": lang, "label": label, "scores": {k: round(v, 5) for k, v in scores.items()}}
+def _scored(row: dict, lang: str, label: str, scores: dict[str, float], made_by: dict) -> dict:
+    return {**row, "lang": lang, "label": label, "scores": {k: round(v, 5) for k, v in scores.items()}, **made_by}
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from framing.batch.tables import iter_table, parquet_rows
 from framing.errors import FramingError
 
 
@@ -34,12 +35,49 @@ class BadRow:
 
 #: What `framing classify` reads: JSONL of rows, or one article per .txt or saved .html page.
 INPUT_SUFFIXES = (".jsonl", ".txt", ".html", ".htm")
+#: Tables of rows, read when named on the command line (never picked up from a folder, where a
+#: .csv is more likely a metadata sidecar than articles).
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 
 
-def expand_inputs(paths: list[Path]) -> tuple[list[Path], int]:
+@dataclass(frozen=True)
+class ReadOptions:
+    """How rows are read beyond the defaults: which column holds the text and which the id (the
+    text column becomes `text`; the id column is kept and copied to `id`), extra fields for a
+    whole .txt/.html file (`documents`: its id from its path below the folder, its outlet,
+    metadata), and names to show instead of paths (`display`, e.g. `-` for a spooled stdin)."""
+
+    text_column: str = "text"
+    id_column: str = "id"
+    documents: Callable[[Path], dict] | None = None
+    display: dict[str, str] = field(default_factory=dict)
+
+    def adapt(self, row: dict) -> dict:
+        if self.text_column != "text":
+            row = {k: v for k, v in row.items() if k not in (self.text_column, "text")} | {"text": row.get(self.text_column)}
+        if self.id_column != "id" and row.get(self.id_column) is not None:
+            row["id"] = row[self.id_column]
+        return row
+
+
+DEFAULT_OPTIONS = ReadOptions()
+
+
+def check_input_type(path: Path) -> None:
+    """A file named on the command line must be of a type we read: anything else read as plain
+    text would be classified as if it were an article (a CSV header as a sentence)."""
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_SUFFIXES + TABLE_SUFFIXES:
+        raise InputError(
+            f"{path}: unsupported file type '{suffix or '(none)'}'; expected .jsonl, .txt, .html, .csv, .tsv or .parquet"
+        )
+
+
+def expand_inputs(paths: list[Path], roots: dict[str, Path] | None = None) -> tuple[list[Path], int]:
     """Folders become the .jsonl, .txt and .html files anywhere below them, in sorted path order
     (so that running the command again finds the same list, and resumes); files stay as given.
-    Also returns how many files below the folders were passed over for another suffix."""
+    Also returns how many files below the folders were passed over for another suffix. `roots`,
+    when given, receives the folder each found file came from (for ids from relative paths)."""
     expanded: list[Path] = []
     passed_over = 0
     for path in paths:
@@ -55,6 +93,8 @@ def expand_inputs(paths: list[Path]) -> tuple[list[Path], int]:
             raise InputError(f"{path}: folder holds no .jsonl, .txt or .html files")
         expanded += found
         passed_over += len(files) - len(found)
+        if roots is not None:
+            roots.update((str(p), path) for p in found)
     return expanded, passed_over
 
 
@@ -73,7 +113,10 @@ def count_input_rows(inputs: list[Path]) -> int:
     newlines in C (its speed: docs/performance.md, "Small costs")."""
     total = 0
     for path in inputs:
-        if path.suffix.lower() != ".jsonl":
+        if path.suffix.lower() == ".parquet":
+            total += parquet_rows(path)
+            continue
+        if path.suffix.lower() not in (".jsonl", ".csv", ".tsv"):
             total += 1
             continue
         last = b"\n"
@@ -110,6 +153,8 @@ def precheck(path: Path) -> None:
             head = fh.read(8192)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if path.suffix.lower() == ".parquet":
+        return  # binary by design; pyarrow reports a damaged file when it is read
     if b"\x00" in head:
         kind = "JSONL" if path.suffix.lower() == ".jsonl" else "UTF-8 text, HTML or JSONL"
         raise InputError(f"{path}: binary file, expected {kind}")
@@ -163,7 +208,7 @@ def iter_jsonl_items(path: Path) -> Iterator[InputRow | BadRow]:
         yield item
 
 
-def parse_jsonl_line(source: str, number: int, raw: bytes) -> InputRow | BadRow | None:
+def parse_jsonl_line(source: str, number: int, raw: bytes, options: ReadOptions = DEFAULT_OPTIONS) -> InputRow | BadRow | None:
     """Line `number` (1-based, bytes as read, newline included) of a JSONL file: a row, the
     reason it is unusable, or None for a blank line."""
     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -180,13 +225,19 @@ def parse_jsonl_line(source: str, number: int, raw: bytes) -> InputRow | BadRow 
         return BadRow(source, number, f"malformed JSON ({exc.msg})")
     if not isinstance(row, dict):
         return BadRow(source, number, "not a JSON object")
+    return checked_row(source, number, row, options)
+
+
+def checked_row(source: str, number: int, row: dict, options: ReadOptions = DEFAULT_OPTIONS) -> InputRow | BadRow:
+    """A row of any reader, with its columns mapped by `options`: usable, or why not."""
+    row = options.adapt(row)
     if not isinstance(row.get("text"), str):
-        return BadRow(source, number, "missing or non-string 'text' field")
+        return BadRow(source, number, f"missing or non-string '{options.text_column}' field")
     return InputRow(source, number, row)
 
 
 def iter_jsonl_spans(
-    path: Path, start: int = 0, end: int | None = None, first_line: int = 1
+    path: Path, start: int = 0, end: int | None = None, first_line: int = 1, options: ReadOptions = DEFAULT_OPTIONS
 ) -> Iterator[tuple[int, int, InputRow | BadRow]]:
     """(byte offset of the line, byte offset after it, row or bad row) for each non-blank line
     of a JSONL file, streamed. `start` must be the offset of line `first_line`; reading stops
@@ -206,29 +257,39 @@ def iter_jsonl_spans(
             if end is not None and offset >= end:
                 return
             line_start, offset = offset, offset + len(raw)
-            item = parse_jsonl_line(str(path), number, raw)
+            item = parse_jsonl_line(str(path), number, raw, options)
             if item is not None:
                 yield line_start, offset, item
 
 
-def iter_input_items(inputs: list[Path], start_file: int = 0, after_line: int = 0) -> Iterator[tuple[int, InputRow | BadRow]]:
+def iter_table_rows(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Iterator[InputRow | BadRow]:
+    """Rows of a CSV, TSV or Parquet file (`framing.batch.tables`), checked as JSONL rows are."""
+    for number, record in iter_table(path, options.text_column):
+        yield BadRow(str(path), number, record) if isinstance(record, str) else checked_row(str(path), number, record, options)
+
+
+def iter_input_items(
+    inputs: list[Path], start_file: int = 0, after_line: int = 0, options: ReadOptions = DEFAULT_OPTIONS
+) -> Iterator[tuple[int, InputRow | BadRow]]:
     """(file index, row or bad row) over all inputs in order: JSONL files row by row, .txt and
     .html files as one article each. A row whose `id` was already seen is a bad row: two rows
     with one id make every later join ambiguous. Rows before (start_file, after_line) are
     skipped, but their ids still count, so a resumed run finds the same duplicates."""
-    for index, item, _ in iter_input_spans(inputs, start_file, after_line):
+    for index, item, _ in iter_input_spans(inputs, start_file, after_line, options):
         yield index, item
 
 
 def iter_input_spans(
-    inputs: list[Path], start_file: int = 0, after_line: int = 0
+    inputs: list[Path], start_file: int = 0, after_line: int = 0, options: ReadOptions = DEFAULT_OPTIONS
 ) -> Iterator[tuple[int, InputRow | BadRow, tuple[int, int] | None]]:
     """`iter_input_items`, each item with the byte span of its line in a JSONL file (None for a
-    whole .txt or .html file), so that a caller can hand the line to another process to re-read
-    instead of holding the row."""
+    whole .txt or .html file or a table row), so that a caller can hand the line to another
+    process to re-read instead of holding the row."""
     seen: dict[str, tuple[str, int]] = {}
 
     def unique(item: InputRow | BadRow) -> InputRow | BadRow:
+        if options.display.get(item.source):
+            item.source = options.display[item.source]
         if isinstance(item, InputRow) and isinstance(item.fields.get("id"), str | int):
             key = str(item.fields["id"])
             if key in seen:
@@ -238,20 +299,33 @@ def iter_input_spans(
         return item
 
     for index, path in enumerate(inputs):
+        suffix = path.suffix.lower()
         if index < start_file:
-            if path.suffix.lower() == ".jsonl":
-                for _, _, item in iter_jsonl_spans(path):
+            if suffix == ".jsonl":
+                for _, _, item in iter_jsonl_spans(path, options=options):
+                    unique(item)
+            elif suffix in TABLE_SUFFIXES:
+                for item in iter_table_rows(path, options):
                     unique(item)
             continue
         skip = after_line if index == start_file else 0
-        if path.suffix.lower() == ".jsonl":
-            for line_start, line_end, item in iter_jsonl_spans(path):
+        if suffix == ".jsonl":
+            for line_start, line_end, item in iter_jsonl_spans(path, options=options):
                 checked = unique(item)
                 if item.line > skip:
                     yield index, checked, (line_start, line_end)
+        elif suffix in TABLE_SUFFIXES:
+            for item in iter_table_rows(path, options):
+                checked = unique(item)
+                if item.line > skip:
+                    yield index, checked, None
         elif skip == 0:
             try:
-                yield index, unique(read_document(path)), None
+                row = read_document(path)
+                if options.documents is not None:
+                    row.fields = {**options.documents(path), "text": row.fields["text"]}
             except InputError as exc:
                 # One unreadable article in a list of many is a row error, not the end of the run.
-                yield index, BadRow(str(path), 1, str(exc).split(": ", 1)[-1]), None
+                yield index, unique(BadRow(str(path), 1, str(exc).split(": ", 1)[-1])), None
+                continue
+            yield index, unique(row), None

@@ -24,16 +24,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from framing.batch.classify import classify_chunk, context_after, iter_chunks
-from framing.batch.inputs import BadRow, InputRow, input_order, iter_input_spans, iter_jsonl_spans, read_document
+from framing.batch.inputs import (
+    DEFAULT_OPTIONS,
+    BadRow,
+    InputRow,
+    ReadOptions,
+    input_order,
+    iter_input_spans,
+    iter_jsonl_spans,
+    read_document,
+)
 from framing.batch.stream import default_errors_path
 from framing.files import atomic_open, write_jsonl_atomic
 
 #: A run of good rows of one file: [source as given, start byte, end byte, first line, rows];
-#: start and end are None for a whole .txt/.html file. A chunk is a list of segments.
+#: start and end are None for a whole .txt/.html file, whose segment also holds the fields the
+#: driver gave it besides its text (its id from its path, outlet, metadata). A chunk is a list
+#: of segments.
 Segment = list
 
 
-def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow], sentences_mode: bool = False) -> tuple[list[str], int]:
+def plan_chunks(
+    inputs: list[Path],
+    chunk_rows: int,
+    errors: list[BadRow],
+    sentences_mode: bool = False,
+    options: ReadOptions = DEFAULT_OPTIONS,
+) -> tuple[list[str], int]:
     """Chunks of up to `chunk_rows` good rows, in input order, each a JSON object holding its
     `segments` and, in sentence mode, the `context` its first row reads (the row before it, as
     on the local path); also the number of good rows. Bad rows (and duplicate ids) go to
@@ -42,7 +59,7 @@ def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow], sente
     chunks: list[str] = []
     good = 0
     context = None
-    for chunk in iter_chunks(iter_input_spans(inputs), lambda _row: 1, chunk_rows):
+    for chunk in iter_chunks(iter_input_spans(inputs, options=options), lambda _row: 1, chunk_rows):
         errors.extend(chunk.bad)
         if not chunk.rows:
             continue
@@ -52,7 +69,7 @@ def plan_chunks(inputs: list[Path], chunk_rows: int, errors: list[BadRow], sente
             if isinstance(item, BadRow):
                 open_segment = None
             elif span is None:
-                segments.append([item.source, None, None, 1, 1])
+                segments.append([item.source, None, None, 1, 1, {k: v for k, v in item.fields.items() if k != "text"}])
                 open_segment = None
             elif open_segment is not None and open_segment[0] == item.source:
                 # Blank lines between two good rows may fall inside a segment: the parser skips them.
@@ -73,11 +90,11 @@ def read_chunk(segments: list[Segment], base: str = ".") -> Iterator[InputRow]:
     under `base`). Fails if a segment no longer holds good rows ending exactly where the plan
     saw them end, rather than classify other rows than the errors file accounts for (a change
     that keeps every length goes unnoticed)."""
-    for source, start, end, first_line, expected in segments:
+    for source, start, end, first_line, expected, *given in segments:
         path = Path(base, source)
         if start is None:
             row = read_document(path)
-            yield InputRow(source, row.line, row.fields)
+            yield InputRow(source, row.line, {**(given[0] if given else row.fields), "text": row.fields["text"]})
             continue
         found, last_end = 0, start
         for _, line_end, item in iter_jsonl_spans(path, start, end, first_line):
@@ -124,6 +141,7 @@ def classify_with_ray(
     workers: int = 1,
     address: str | None = None,
     backend: str = "auto",
+    options: ReadOptions = DEFAULT_OPTIONS,
 ) -> tuple[int, int, int]:
     """Classify `inputs` into `output` with Ray; returns (input rows, output rows, error rows).
 
@@ -133,7 +151,7 @@ def classify_with_ray(
     import ray
 
     errors: list[BadRow] = []
-    chunks, good = plan_chunks(inputs, chunk_rows, errors, sentences_mode)
+    chunks, good = plan_chunks(inputs, chunk_rows, errors, sentences_mode, options)
     read_errors = len(errors)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from framing.batch.classify import CHUNK_SENTENCES, classify_chunk, iter_chunks, sentence_budget
-from framing.batch.inputs import input_order, iter_input_spans
+from framing.batch.inputs import DEFAULT_OPTIONS, ReadOptions, input_order, iter_input_spans
 from framing.files import write_json_atomic
 from framing.model.classifier import FramingClassifier
 
@@ -78,6 +78,7 @@ def classify_to_file(
     chunk_sentences: int = CHUNK_SENTENCES,
     stop_after_chunks: int | None = None,
     on_rows: Callable[[int], None] | None = None,
+    options: ReadOptions = DEFAULT_OPTIONS,
 ) -> StreamSummary:
     """Classify `inputs` into `output` (JSONL), resuming an interrupted run of the same command.
 
@@ -111,7 +112,7 @@ def classify_to_file(
         err_fh.seek(checkpoint.errors_bytes)
         chunks_done = 0
         order = input_order(inputs)
-        items = iter_input_spans(inputs, checkpoint.file_index, checkpoint.line)
+        items = iter_input_spans(inputs, checkpoint.file_index, checkpoint.line, options)
         for chunk in iter_chunks(items, sentence_budget(sentences_mode), chunk_sentences):
             rows, failed, checkpoint.context = classify_chunk(
                 classifier, chunk.rows, sentences_mode, checkpoint.context, batch_size, None

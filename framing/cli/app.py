@@ -12,6 +12,7 @@ from framing.cli.classify import classify
 from framing.cli.common import console, err_console
 from framing.cli.corpus import corpus_app
 from framing.cli.evaluate import evaluate
+from framing.cli.labelstudio import export_app, import_app
 from framing.cli.outlets import outlets
 from framing.cli.serve import serve
 from framing.cli.train import train
@@ -39,6 +40,8 @@ def _root(
 for command in (train, evaluate, baselines, classify, outlets, serve):
     app.command()(command)
 app.add_typer(corpus_app, name="corpus")
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
 
 
 def main() -> None:

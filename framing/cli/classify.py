@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -29,9 +33,24 @@ def _print_rows(rows: list[dict]) -> None:
     console.print(table)
 
 
+def _spool_stdin(folder: Path) -> Path:
+    """Standard input as a file, so that it is read like any JSONL input (and counted)."""
+    spooled = folder / "stdin.jsonl"
+    with spooled.open("wb") as fh:
+        shutil.copyfileobj(sys.stdin.buffer, fh)
+    return spooled
+
+
 def classify(
-    inputs: Annotated[list[Path], typer.Argument(help=".txt or .html articles, JSONL of articles/sentences, or folders of them")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="JSONL to write; without it, a table")] = None,
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help=".txt or .html articles, JSONL, CSV, TSV or Parquet of articles/sentences, folders, or - (stdin JSONL)"
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file to write: .jsonl, .csv or .parquet, or - (JSONL on stdout)")
+    ] = None,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="model folder")] = None,
     sentences: Annotated[bool, typer.Option("--sentences", help="each JSONL row is one sentence")] = False,
     errors_path: Annotated[Path | None, typer.Option("--errors", help="where bad rows go (default OUT.errors.jsonl)")] = None,
@@ -41,28 +60,88 @@ def classify(
     use_ray: Annotated[bool, typer.Option("--ray", help="run on Ray Data (pip install '.[ray]'); needs -o")] = False,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local, or $RAY_ADDRESS)")] = None,
     ray_workers: Annotated[int, typer.Option(help="model copies (one per Ray worker)", min=1)] = 1,
+    text_column: Annotated[str, typer.Option(help="the column (field) holding the text")] = "text",
+    id_column: Annotated[str, typer.Option(help="the column (field) holding the id")] = "id",
+    outlet_from_folder: Annotated[
+        bool, typer.Option("--outlet-from-folder", help="a folder's articles get the first folder level as `outlet`")
+    ] = False,
+    metadata: Annotated[
+        Path | None,
+        typer.Option("--metadata", help="CSV: `path` and fields for each article file (outlet, date, ...)"),
+    ] = None,
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
+    # A folder for a spooled stdin that is removed however the run ends; every option above
+    # and `scratch` are passed on by name.
+    with tempfile.TemporaryDirectory(prefix="framing-stdin-") as scratch:
+        _classify(**locals())
+
+
+def _classify(
+    inputs: list[Path],
+    output: Path | None,
+    model: Path | None,
+    sentences: bool,
+    errors_path: Path | None,
+    batch_size: int,
+    chunk_sentences: int,
+    backend: str,
+    use_ray: bool,
+    ray_address: str | None,
+    ray_workers: int,
+    text_column: str,
+    id_column: str,
+    outlet_from_folder: bool,
+    metadata: Path | None,
+    scratch: str,
+) -> None:
     from framing.batch.classify import classify_article_rows, classify_sentence_rows
-    from framing.batch.inputs import BadRow, expand_inputs, input_order, iter_input_items, precheck
+    from framing.batch.folders import DocumentFields
+    from framing.batch.inputs import (
+        TABLE_SUFFIXES,
+        BadRow,
+        ReadOptions,
+        check_input_type,
+        expand_inputs,
+        input_order,
+        iter_input_items,
+        precheck,
+    )
     from framing.batch.stream import classify_to_file
+    from framing.batch.tables import output_kind, write_table
     from framing.files import write_jsonl_atomic
 
     unit = "sentence rows" if sentences else "articles"
+    to_stdout = output is not None and str(output) == "-"
+    display: dict[str, str] = {}
     try:
+        if str(Path("-")) in map(str, inputs):
+            spooled = _spool_stdin(Path(scratch))
+            display[str(spooled)] = "-"
+            inputs = [spooled if str(p) == "-" else p for p in inputs]
+        kind = "jsonl" if output is None or to_stdout else output_kind(output)
         for path in inputs:
             if not path.is_dir():
                 # Fail early on files named explicitly; a bad file found in a folder of many is
                 # an error row, as one bad article in a list is.
+                check_input_type(path)
                 precheck(path)
-        inputs, passed_over = expand_inputs(inputs)
+        roots: dict[str, Path] = {}
+        inputs, passed_over = expand_inputs(inputs, roots)
         if passed_over:
             note = f"{passed_over} files in the input folders are not .jsonl, .txt or .html: not read"
             err_console.print(note, highlight=False)
+        if outlet_from_folder and not roots:
+            fail("--outlet-from-folder needs an input folder (its first level of folders are the outlets)")
+        documents = DocumentFields(roots, outlet_from_folder, metadata)
+        options = ReadOptions(text_column, id_column, documents, display)
         if use_ray:
-            if output is None:
+            if output is None or to_stdout:
                 fail("--ray writes a file: give -o OUT")
+            tables = any(p.suffix.lower() in TABLE_SUFFIXES for p in inputs)
+            if kind != "jsonl" or tables or display or (text_column, id_column) != ("text", "id"):
+                fail("--ray reads JSONL, .txt and .html files and writes JSONL: no tables, stdin or column options")
             try:
                 from framing.batch.ray_runner import classify_with_ray
             except ModuleNotFoundError:
@@ -77,6 +156,7 @@ def classify(
                 workers=ray_workers,
                 address=ray_address,
                 backend=backend,
+                options=ReadOptions(documents=documents),
             )
             err_console.print(
                 f"{rows_in} input {unit}: {rows_in - failed} classified into {rows_out} output rows, "
@@ -86,21 +166,28 @@ def classify(
             return
         classifier = load_classifier(model, backend)
         with progress_bar() as progress:
-            if output is not None:
+            if output is not None and not to_stdout:
                 task = progress.add_task(f"classifying {unit}", total=None)
                 count_in_background(progress, task, inputs)
+                # A table is made from the finished JSONL run, which is what resumes after a crash.
+                streamed = output if kind == "jsonl" else output.with_name(output.name + ".rows.jsonl")
                 summary = classify_to_file(
                     classifier,
                     inputs,
-                    output,
+                    streamed,
                     sentences,
-                    errors_path,
+                    errors_path or default_errors_path(output),
                     batch_size,
                     chunk_sentences,
                     on_rows=lambda n: progress.advance(task, n),
+                    options=options,
                 )
+                if kind != "jsonl":
+                    write_table(streamed, output)
+                    streamed.unlink()
                 if summary.resumed:
                     err_console.print("resumed an interrupted run", highlight=False)
+                _report_documents(documents)
                 err_console.print(
                     f"{summary.rows_in} input {unit}: {summary.rows_in - summary.rows_failed} classified into "
                     f"{summary.rows_out} output rows, {summary.rows_failed} in errors; written to {output}"
@@ -115,7 +202,7 @@ def classify(
 
             def rows():
                 nonlocal n_read
-                for _, item in iter_input_items(inputs):
+                for _, item in iter_input_items(inputs, options=options):
                     if isinstance(item, BadRow):
                         bad.append(item)
                     else:
@@ -124,10 +211,20 @@ def classify(
 
             run = classify_sentence_rows if sentences else classify_article_rows
             skipped: list[BadRow] = []
-            collected = list(run(classifier, rows(), skipped, batch_size, on_sentences=advance))
+            collected = []
+            for row in run(classifier, rows(), skipped, batch_size, on_sentences=advance):
+                if to_stdout:
+                    # Streamed as made, for a pipe; nothing is held.
+                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    collected.append(None)
+                else:
+                    collected.append(row)
+            sys.stdout.flush()
     except FramingError as exc:
         fail(str(exc))
-    _print_rows(collected)
+    _report_documents(documents)
+    if not to_stdout:
+        _print_rows(collected)
     errors = sorted(bad + skipped, key=input_order(inputs))
     if errors:
         errors_file = errors_path or Path("framing-errors.jsonl")
@@ -138,3 +235,17 @@ def classify(
         f"{len(errors)} in errors",
         highlight=False,
     )
+
+
+def default_errors_path(output: Path) -> Path:
+    from framing.batch.stream import default_errors_path as beside
+
+    return beside(output)
+
+
+def _report_documents(documents) -> None:
+    if documents.metadata is not None and documents.unmatched:
+        err_console.print(
+            f"{len(documents.unmatched)} article file(s) have no row in {documents.metadata}: no metadata for them",
+            highlight=False,
+        )

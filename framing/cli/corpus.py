@@ -25,6 +25,9 @@ def corpus_stats(
     from framing.training.data import load_corpus
 
     files = files or sorted(Path("data").glob("*.jsonl"))
+    if not files:
+        # Outside the checkout data/ is not there; empty tables would look like an empty corpus.
+        fail("no corpus files given and no data/*.jsonl here; name the files: framing corpus stats FILE...")
     try:
         per_split = {path.stem: load_corpus(path) for path in files}
     except FramingError as exc:

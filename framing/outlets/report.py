@@ -582,6 +582,8 @@ def _permutations_text(report: dict) -> str:
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     with atomic_open(path) as fh:
+        # A byte-order mark, or Excel reads the UTF-8 as the local code page and garbles Arabic.
+        fh.write("\ufeff")
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         for row in rows:

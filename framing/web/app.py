@@ -106,8 +106,8 @@ class SkippedRow(BaseModel):
 
 
 class ClassifyResponse(BaseModel):
-    name: str = Field(description="the uploaded file's name, or 'pasted text'")
-    kind: Literal["text", "html", "jsonl"]
+    name: str = Field(description="the uploaded file's name, 'pasted text', or 'sentences' (a JSON body)")
+    kind: Literal["text", "html", "jsonl", "json"]
     mode: Literal["articles", "sentences"] = Field(description="what each input row was read as")
     articles: list[ArticleOut]
     skipped: list[SkippedRow] = Field(description="rows read but with nothing to classify (empty text)")
@@ -394,6 +394,13 @@ class WebService:
             raise HTTPException(400, _URL_REFUSAL)
         return self._respond("pasted text", "text", "articles", [InputRow("pasted text", 1, {"id": "pasted text", "text": text})])
 
+    def classify_sentences(self, sentences: list[InputRow]) -> ClassifyResponse:
+        """Sentence rows from a JSON body; rows that share an `article` read each other as context."""
+        size = sum(len(row.fields["text"].encode("utf-8")) for row in sentences)
+        if size > self.max_bytes:
+            raise _too_large(self.max_bytes, size)
+        return self._respond("sentences", "json", "sentences", sentences)
+
     def _classify_jsonl(self, path: Path, name: str, mode: str) -> ClassifyResponse:
         errors: list[BadRow] = []
         rows = list(iter_jsonl(path, errors))
@@ -438,11 +445,40 @@ _URL_REFUSAL = (
 )
 
 
+async def _read_json_body(request: Request) -> str | list[InputRow]:
+    """`{"text": ...}` (an article) or `{"sentences": [...]}` (strings, or objects with `text` and
+    any other fields, `article` grouping them), for clients that speak JSON rather than forms."""
+    import json
+
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"The JSON body is not valid JSON ({getattr(exc, 'msg', None) or exc.reason}).") from None
+    if not isinstance(body, dict) or len(set(body) & {"text", "sentences"}) != 1 or set(body) - {"text", "sentences"}:
+        raise HTTPException(400, 'Send a JSON object with either "text" (an article) or "sentences" (a list), and nothing else.')
+    if "text" in body:
+        if not isinstance(body["text"], str):
+            raise HTTPException(400, '"text" must be a string.')
+        return body["text"]
+    sentences = body["sentences"]
+    if not isinstance(sentences, list) or not sentences:
+        raise HTTPException(400, '"sentences" must be a non-empty list.')
+    rows = []
+    for index, item in enumerate(sentences):
+        fields = {"text": item} if isinstance(item, str) else item
+        if not isinstance(fields, dict) or not isinstance(fields.get("text"), str):
+            raise HTTPException(400, f'sentences[{index}]: expected a string or an object with a string "text".')
+        rows.append(InputRow("sentences", index + 1, fields))
+    return rows
+
+
 async def _read_form(request: Request, service: WebService) -> tuple[str | None, UploadFile | None, str]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise HTTPException(
-            415, "Send a form (multipart/form-data) with a 'text' field or a 'file' upload, e.g. curl -F file=@article.txt."
+            415,
+            "Send a form (multipart/form-data) with a 'text' field or a 'file' upload, e.g. curl -F file=@article.txt, "
+            'or JSON: {"text": ...} or {"sentences": [...]}.',
         )
     # The middleware already caps the whole body; a text field may use all of it, and one just
     # over the limit is then refused with a 413 that says so, not the parser's generic 400.
@@ -474,6 +510,19 @@ def _form_body(fields: dict[str, Any], required: list[str] | None = None) -> dic
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
+_CLASSIFY_JSON = {
+    "schema": {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "description": "an article's text (give this or `sentences`)"},
+            "sentences": {
+                "type": "array",
+                "items": {"oneOf": [{"type": "string"}, {"type": "object", "properties": {"text": {"type": "string"}}}]},
+                "description": "sentences, as strings or objects with `text` (and `article`, which gives context)",
+            },
+        },
+    }
+}
 _CLASSIFY_FORM = _form_body(
     {
         "text": {"type": "string", "description": "an article's text (give this or `file`)"},
@@ -487,6 +536,7 @@ _CLASSIFY_FORM = _form_body(
         },
     }
 )
+_CLASSIFY_FORM["requestBody"]["content"]["application/json"] = _CLASSIFY_JSON
 _OUTLETS_FORM = _form_body(
     {
         "file": {
@@ -620,6 +670,11 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
         openapi_extra=_CLASSIFY_FORM,
     )
     async def classify(request: Request) -> ClassifyResponse:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await _read_json_body(request)
+            if isinstance(body, str):
+                return await run_in_threadpool(service.classify_text, body)
+            return await run_in_threadpool(service.classify_sentences, body)
         text, upload, mode = await _read_form(request, service)
         if upload is not None:
             if text and text.strip():

@@ -74,7 +74,8 @@ def outlet_report(df, **settings) -> OutletReport:
     """The outlet report of classified sentence rows (columns `outlet`, `article`, `label`, and
     `lang`, `gold_label`, `source_type`, `topic`, `date` when present). `settings` are
     `OutletsSettings` fields: min_articles, min_sentences, n_bootstrap, n_permutations, seed,
-    alpha, stratify."""
+    alpha, stratify, correction, shares. Shares are also corrected for the model's errors with the
+    shipped model's confusion file when the rows carry probabilities and are that model's."""
     with tempfile.TemporaryDirectory(prefix="framing-notebook-") as tmp:
         path = Path(tmp) / "dataframe.jsonl"
         with path.open("w", encoding="utf-8") as fh:
@@ -83,7 +84,14 @@ def outlet_report(df, **settings) -> OutletReport:
                 fh.write(json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False, default=str) + "\n")
         try:
             options = OutletsSettings(**settings)
-            report = analyse(load_articles([path], None, options.stratify), options)
+            articles = load_articles([path], None, options.stratify)
+            # Corrected shares with the shipped model's error rates, when the rows are that model's.
+            from framing.model.default_model import default_model_dir
+            from framing.outlets.quantify import rates_for_rows
+
+            made_by = {a.model_sha256 for a in articles if a.model_sha256}
+            rates, why_not = rates_for_rows(default_model_dir(), made_by) if options.correction != "none" else (None, None)
+            report = analyse(articles, options, rates, why_not)
         except OutletsInputError as exc:
             message = re.sub(rf"{re.escape(str(path))}:(\d+)", lambda m: f"DataFrame row {int(m.group(1)) - 1}", str(exc))
             raise FramingError(message.replace(str(path), "DataFrame")) from None

@@ -18,7 +18,7 @@ import pytest
 
 from framing.model.labels import LABELS
 from framing.outlets import quantify
-from framing.outlets.analysis import Article, OutletsInputError, OutletsSettings, analyse
+from framing.outlets.analysis import Article, OutletsInputError, OutletsSettings, analyse, load_articles
 from framing.outlets.confusion import confusion_from_predictions, write_confusion
 
 K = len(LABELS)
@@ -489,3 +489,40 @@ def test_the_web_report_corrects_with_the_served_models_confusion_file(tmp_path)
     assert str(tmp_path) not in json.dumps(report)  # no local path in a report meant to be shared
     bare = outlet_report(data, "classified.jsonl", settings, str(tmp_path))
     assert not bare["languages"]["en"]["correction"]["applied"]
+
+
+def test_rows_labelled_by_another_model_are_not_corrected_with_this_ones_rates(tmp_path):
+    from framing.model.folder import model_checksum
+    from framing.web.app import outlet_report
+
+    rng = np.random.default_rng(18)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    calibration = tmp_path / "predictions.jsonl"
+    write_jsonl(calibration, predictions_rows(rng, 50))
+    write_confusion(confusion_from_predictions(calibration), folder / quantify.CONFUSION_FILE)
+    rows = classified_rows(rng)
+    settings = {"n_bootstrap": 100, "n_permutations": 19}
+
+    def report(sha: str) -> dict:
+        data = "".join(json.dumps(r | {"model": "m", "model_sha256": sha}) + "\n" for r in rows).encode("utf-8")
+        return outlet_report(data, "classified.jsonl", settings, str(folder))["languages"]["en"]["correction"]
+
+    assert report(model_checksum(folder))["applied"]
+    other = report("0" * 64)
+    assert not other["applied"] and "labelled by another model (sha256 000000000000…)" in other["reason"]
+
+
+def test_probabilities_as_p_label_columns_are_read_like_scores(tmp_path):
+    rng = np.random.default_rng(19)
+    rows = classified_rows(rng)
+    flat = [{k: v for k, v in r.items() if k != "scores"} | {f"p_{x}": r["scores"][x] for x in LABELS} for r in rows]
+    nested, columns = tmp_path / "nested.jsonl", tmp_path / "columns.jsonl"
+    write_jsonl(nested, rows)
+    write_jsonl(columns, flat)
+    a, b = load_articles([nested]), load_articles([columns])
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.scores, y.scores)
+    calibration = [r | {"gold_label": r["label"]} for r in flat]
+    write_jsonl(columns, calibration)
+    assert quantify.read_calibration(columns).languages["en"].scores is not None

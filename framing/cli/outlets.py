@@ -80,15 +80,16 @@ def outlets(
             correction=correction,
             shares=shares,
         )
-        rates = None
+        articles = load_articles(inputs, gold, stratify)
+        rates, why_not = None, None
         if correction != "none":
             if calibration is not None:
                 rates = quantify.read_calibration(calibration)
             else:
-                rates = quantify.model_calibration(_model_folder(model))
-        articles = load_articles(inputs, gold, stratify)
+                made_by = {a.model_sha256 for a in articles if a.model_sha256}
+                rates, why_not = quantify.rates_for_rows(_model_folder(model), made_by)
         with err_console.status("resampling articles", spinner="dots"):
-            report = analyse(articles, settings, rates)
+            report = analyse(articles, settings, rates, why_not)
     except FramingError as exc:
         fail(str(exc))
     try:
@@ -103,8 +104,8 @@ def outlets(
 
 def _model_folder(model: Path | None) -> Path | None:
     """The model folder whose confusion file gives the error rates: --model, $FRAMING_MODEL, or the
-    shipped default. Classified files do not say which model made them; the user must pass --model
-    (or --calibration) when it was another."""
+    shipped default. Rows that name their model (`model_sha256`, written by classify) are checked
+    against it; older files do not say, and are taken to be that model's."""
     import os
 
     from framing.cli.common import DEFAULT_MODEL_ENV, fail

@@ -108,6 +108,7 @@ class Sentence:
     source_type: str | None = None
     stratum: str | None = None
     scores: list[float] | None = None  # predicted probability per label, in LABELS order
+    model_sha256: str | None = None  # the model that labelled the row, when the row says
 
 
 @dataclass
@@ -124,6 +125,7 @@ class Article:
     off_language: int = 0  # sentences whose own `lang` differs from the article's
     scores: np.ndarray | None = None  # sentences × labels: predicted probabilities, when known
     score_sums: np.ndarray | None = None  # the same summed over the article's sentences
+    model_sha256: str | None = None  # the model that labelled the article's rows, when they say
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
             source_type = row.get("source_type")
             if source_type is not None and source_type not in SOURCE_TYPES:
                 raise OutletsInputError(f"{where}: source_type {source_type!r} is not one of {', '.join(SOURCE_TYPES)}")
-            scores = row.get("scores")
+            scores = quantify.row_scores(row)
             if scores is not None:
                 scores = quantify.parse_scores(scores, where, OutletsInputError)
                 first_with_scores = first_with_scores or where
@@ -249,6 +251,7 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
                     source_type=source_type,
                     stratum=_stratum(row, stratify, where) if stratify else None,
                     scores=scores,
+                    model_sha256=row.get("model_sha256") if isinstance(row.get("model_sha256"), str) else None,
                 )
             )
     if not sentences:
@@ -316,6 +319,7 @@ def group_articles(sentences: Sequence[Sentence]) -> list[Article]:
                 off_language=sum(1 for s in rows if s.lang and s.lang != lang),
                 scores=scores,
                 score_sums=None if scores is None else scores.sum(axis=0),
+                model_sha256=next((s.model_sha256 for s in rows if s.model_sha256), None),
             )
         )
     return articles
@@ -695,7 +699,11 @@ def _describe_corrected(
 
 
 def _language_correction(
-    lang: str, articles: Sequence[Article], settings: OutletsSettings, calibration: quantify.Calibration | None
+    lang: str,
+    articles: Sequence[Article],
+    settings: OutletsSettings,
+    calibration: quantify.Calibration | None,
+    no_calibration: str | None = None,
 ) -> tuple[quantify.LanguageCorrection | None, dict]:
     """The correction to apply to one language, or None and why not."""
     info: dict = {"applied": False, "method": None, "method_name": None, "source": None, "reason": None, "stability": None}
@@ -718,7 +726,9 @@ def _language_correction(
         )
     info.update(method=method, method_name=quantify.METHOD_NAMES[method])
     if calibration is None:
-        info["reason"] = "no confusion rates: the model has no confusion file and no calibration sample was given"
+        info["reason"] = (
+            no_calibration or "no confusion rates: the model has no confusion file and no calibration sample was given"
+        )
         return None, info
     info["source"] = calibration.source
     cal = calibration.languages.get(lang)
@@ -737,6 +747,7 @@ def analyse(
     articles: Sequence[Article],
     settings: OutletsSettings | None = None,
     calibration: quantify.Calibration | None = None,
+    no_calibration: str | None = None,
 ) -> dict:
     """The full analysis, as a JSON-ready dict: per language, per outlet shares and sourcing index
     with intervals, tests against the other outlets and between pairs, source types and, when
@@ -744,7 +755,7 @@ def analyse(
 
     With `calibration` (labelled rows with predictions, per language), shares are also corrected
     for the classifier's errors (see quantify.py), beside the raw ones; `settings.shares` says which
-    the tests and the ranking use."""
+    the tests and the ranking use. `no_calibration` says why there is none, when it is known."""
     settings = settings or OutletsSettings()
     has_gold = bool(articles) and all(a.gold_counts is not None for a in articles)
     report: dict = {
@@ -758,7 +769,7 @@ def analyse(
     for a in articles:
         by_lang[a.lang].append(a)
     for lang in sorted(by_lang):
-        report["languages"][lang] = _analyse_language(lang, by_lang[lang], settings, has_gold, calibration)
+        report["languages"][lang] = _analyse_language(lang, by_lang[lang], settings, has_gold, calibration, no_calibration)
     return report
 
 
@@ -768,9 +779,10 @@ def _analyse_language(
     settings: OutletsSettings,
     has_gold: bool,
     calibration: quantify.Calibration | None = None,
+    no_calibration: str | None = None,
 ) -> dict:
     counts = np.stack([a.counts for a in articles]).astype(float)
-    correction, correction_info = _language_correction(lang, articles, settings, calibration)
+    correction, correction_info = _language_correction(lang, articles, settings, calibration, no_calibration)
     stratified = settings.stratify is not None
     strata = [a.stratum if stratified else MISSING_STRATUM for a in articles]
     outlets_of = np.asarray([a.outlet for a in articles], dtype=object)

@@ -380,6 +380,16 @@ def parse_scores(value: object, where: str, error: type[FramingError] = Calibrat
     return _scores(value, where, error)
 
 
+def row_scores(row: dict) -> object:
+    """A row's predicted probabilities as written: `scores` (JSONL), or one `p_<label>` column per
+    label (what `framing classify` writes to CSV and Parquet, and DataFrames carry); None if neither."""
+    if row.get("scores") is not None:
+        return row["scores"]
+    if all(row.get(f"p_{label}") is not None for label in LABELS):
+        return {label: row[f"p_{label}"] for label in LABELS}
+    return None
+
+
 def read_calibration(path: Path) -> Calibration:
     """A labelled sample with predictions, as `framing evaluate --predictions` writes it: JSONL with
     `gold_label` (gold), `label` (predicted) and, for PACC and EM, `scores`; `lang` and `article`
@@ -394,11 +404,11 @@ def read_calibration(path: Path) -> Calibration:
         if not isinstance(lang, str):
             raise CalibrationError(f"{where}: field 'lang' must be a language code such as 'ar' or 'en'")
         scores = None
-        if row.get("scores") is None:
+        if row_scores(row) is None:
             without_scores = without_scores or where
         else:
             with_scores = with_scores or where
-            scores = _scores(row["scores"], where, CalibrationError)
+            scores = _scores(row_scores(row), where, CalibrationError)
         article = row.get("article")
         cluster = f"a:{article}" if article not in (None, "") else f"row:{where}"
         parsed.append((cluster, lang, _I[row["gold_label"]], _I[row["label"]], scores))
@@ -493,6 +503,33 @@ def model_calibration(folder: Path | None) -> Calibration | None:
     if folder is None or not (Path(folder) / CONFUSION_FILE).is_file():
         return None
     return read_confusion(Path(folder) / CONFUSION_FILE)
+
+
+def rates_for_rows(folder: Path | None, row_models: set[str]) -> tuple[Calibration | None, str | None]:
+    """The confusion file of the model folder, if the rows were labelled by that model (rows that
+    do not say are taken to be); otherwise None and why. Another model's error rates would
+    "correct" shares for mistakes the rows' model does not make."""
+    if folder is None:
+        return None, None
+    calibration = model_calibration(folder)
+    if calibration is None:
+        return (
+            None,
+            f"the model {Path(folder).name} has no confusion file ({CONFUSION_FILE}): "
+            "give a labelled sample to measure its errors",
+        )
+    if row_models:
+        from framing.model.folder import model_checksum
+
+        own = model_checksum(Path(folder))
+        others = sorted(row_models - {own})
+        if others:
+            return None, (
+                f"the rows were labelled by another model (sha256 {others[0][:12]}…) than {Path(folder).name} "
+                f"(sha256 {own[:12]}…), whose error rates are the ones at hand: give the folder of the model that "
+                "labelled them, or a labelled sample"
+            )
+    return calibration, None
 
 
 def join_gold(classified: Path, corpus: Path) -> list[dict]:

@@ -579,13 +579,14 @@ def outlet_report(data: bytes, name: str, settings: dict[str, Any], model_path: 
     are also corrected with the confusion file of the served model, when it ships one."""
     from framing.errors import FramingError
     from framing.outlets.analysis import OutletsSettings, analyse, load_articles
-    from framing.outlets.quantify import model_calibration
+    from framing.outlets.quantify import rates_for_rows
 
     with _uploaded_file(data, name) as path:
         try:
             articles = load_articles([path], None, settings.get("stratify"))
-            calibration = model_calibration(Path(model_path)) if model_path else None
-            report = analyse(articles, OutletsSettings(**settings), calibration)
+            made_by = {a.model_sha256 for a in articles if a.model_sha256}
+            calibration, why_not = rates_for_rows(Path(model_path) if model_path else None, made_by)
+            report = analyse(articles, OutletsSettings(**settings), calibration, why_not)
         except FramingError as exc:
             raise HTTPException(400, _detail(str(exc), path, name)) from None
     return {"inputs": [name], **report}

@@ -6,7 +6,9 @@ softmax stay in `FramingClassifier`, shared with the torch path.
 
 Converted models are cached by a key over the weights, the graph-shaping config and the conversion
 recipe, so a retrained folder can never be served a stale graph. Lookup order: `<model>/onnx/` (a
-pre-converted copy shipped with the model, used only if its manifest names the same key), then
+pre-converted copy shipped with the model, used only if its manifest names the same key; like
+every file of the folder it must match the folder's checksums.json, which `check_model_folder`
+verifies, so a planted graph is refused), then
 `$FRAMING_ONNX_CACHE/<key>/` (default `~/.cache/framing/onnx/<key>/`), where a miss is converted
 and moved in atomically. Only safetensors weights and ONNX files are ever read: no pickles.
 """
@@ -30,6 +32,10 @@ import onnxruntime as ort
 
 from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
 from framing.model.settings import SETTINGS_KEY, ModelSettings
+
+# Nothing leaves the machine: onnxruntime's telemetry (ETW events on Windows; a no-op elsewhere,
+# but cheap to be sure of) is off before the first session is made.
+ort.disable_telemetry_events()
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
@@ -208,9 +214,15 @@ def _cached(directory: Path, key: str, precision: Precision) -> Path | None:
     path = directory / _file_name(precision)
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    return path if manifest.get("key") == key and path.is_file() else None
+    if not isinstance(manifest, dict) or manifest.get("key") != key or not path.is_file():
+        return None
+    # A conversion cut short (a full disk, a copied cache) is converted again, not loaded.
+    sizes = manifest.get("bytes")
+    if isinstance(sizes, dict) and sizes.get(path.name) not in (None, path.stat().st_size):
+        return None
+    return path
 
 
 def _load_torch_model(folder: Path, config: dict):
@@ -230,7 +242,9 @@ def _load_torch_model(folder: Path, config: dict):
             hf_logging.enable_progress_bar()
 
 
-def convert(model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8", model=None) -> Path:
+def convert(
+    model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8", model=None, trust: bool = False
+) -> Path:
     """Export (and for int8 quantise) a model folder into `target_dir`; returns the ONNX file.
 
     Work happens in a staging folder beside `target_dir`, and each finished file is moved in with
@@ -238,7 +252,7 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
     converting at once only do the work twice. `model` may be the already loaded torch model.
     """
     folder, target_dir = Path(model_folder), Path(target_dir)
-    config = check_model_folder(folder)
+    config = check_model_folder(folder, trust=trust)
     key = model_key(folder, _verified_digests(folder))
     name = _file_name(precision)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +262,8 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
         produced = quantize(exported) if precision == "int8" else exported
         target_dir.mkdir(exist_ok=True)
         os.replace(produced, target_dir / name)
-        manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__}
+        sizes = {p.name: p.stat().st_size for p in target_dir.glob("*.onnx")}
+        manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__, "bytes": sizes}
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         os.replace(staging / MANIFEST_NAME, target_dir / MANIFEST_NAME)
     finally:
@@ -298,6 +313,7 @@ class OnnxLogits:
         model=None,
         row_by_row: bool | None = None,
         checked: bool = False,
+        trust: bool = False,
     ) -> OnnxLogits:
         """The ONNX model for a model folder, converted on first use (about 20 s for e5-small).
 
@@ -308,13 +324,13 @@ class OnnxLogits:
         """
         folder = Path(model_folder)
         if not checked:
-            check_model_folder(folder)  # refuses folders without safetensors weights before anything is hashed
+            check_model_folder(folder, trust=trust)  # refuses unverifiable folders before anything is hashed
         key = model_key(folder, _verified_digests(folder))
         path = _cached(folder / LOCAL_DIR, key, precision)
         if path is None:
             keyed = Path(cache_dir) if cache_dir is not None else default_onnx_cache()
             keyed = keyed / key[:32]
-            path = _cached(keyed, key, precision) or convert(folder, keyed, precision, model)
+            path = _cached(keyed, key, precision) or convert(folder, keyed, precision, model, trust)
         return cls(path, threads, row_by_row=precision == "int8" if row_by_row is None else row_by_row)
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from framing.cli.common import console, count_in_background, err_console, fail, load_classifier, progress_bar, resolve_model
@@ -18,15 +19,20 @@ def _print_rows(rows: list[dict]) -> None:
         table.add_column(column, overflow="fold")
     colours = {"attributed_fact": "green", "analyst_claim": "magenta", "unattributed_assertion": "yellow", "other": "dim"}
     for row in rows:
+        # Input text is data, not rich markup: "[/]" in a sentence once raised MarkupError.
         table.add_row(
-            str(row.get("article", "")),
+            escape(str(row.get("article", ""))),
             str(row.get("sentence", "")),
-            row["lang"],
+            escape(row["lang"]),
             f"[{colours.get(row['label'], 'white')}]{row['label']}[/]",
             f"{row['scores'][row['label']]:.2f}",
-            row["text"],
+            escape(row["text"]),
         )
     console.print(table)
+
+
+#: --backend values (FramingClassifier.from_pretrained's)
+BACKENDS = ("auto", "onnx", "onnx-fp32", "torch")
 
 
 def classify(
@@ -41,15 +47,23 @@ def classify(
     use_ray: Annotated[bool, typer.Option("--ray", help="run on Ray Data (pip install '.[ray]'); needs -o")] = False,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local, or $RAY_ADDRESS)")] = None,
     ray_workers: Annotated[int, typer.Option(help="model copies (one per Ray worker)", min=1)] = 1,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="start over instead of resuming an interrupted run of the same -o")
+    ] = False,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="load a model folder that has no checksums.json (nothing to verify it against)")
+    ] = False,
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
     from framing.batch.classify import classify_article_rows, classify_sentence_rows
     from framing.batch.inputs import BadRow, expand_inputs, input_order, iter_input_items, precheck
-    from framing.batch.stream import classify_to_file
+    from framing.batch.stream import check_output_paths, classify_to_file, default_errors_path, output_lock
     from framing.files import write_jsonl_atomic
 
     unit = "sentence rows" if sentences else "articles"
+    if backend not in BACKENDS:
+        fail(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     try:
         for path in inputs:
             if not path.is_dir():
@@ -57,34 +71,47 @@ def classify(
                 # an error row, as one bad article in a list is.
                 precheck(path)
         inputs, passed_over = expand_inputs(inputs)
+        if output is not None:
+            errors_path = errors_path or default_errors_path(output)
+        check_output_paths(inputs, output, errors_path or Path("framing-errors.jsonl"))
         if passed_over:
             note = f"{passed_over} files in the input folders are not .jsonl, .txt or .html: not read"
             err_console.print(note, highlight=False)
         if use_ray:
             if output is None:
                 fail("--ray writes a file: give -o OUT")
+            import importlib.util
+
             try:
-                from framing.batch.ray_runner import classify_with_ray
-            except ModuleNotFoundError:
+                has_ray = importlib.util.find_spec("ray") is not None
+            except (ImportError, ValueError):
+                has_ray = False
+            if not has_ray:
                 fail("--ray needs the ray extra: pip install -e '.[ray]'")
-            rows_in, rows_out, failed = classify_with_ray(
-                resolve_model(model),
-                inputs,
-                output,
-                sentences,
-                errors_path,
-                batch_size,
-                workers=ray_workers,
-                address=ray_address,
-                backend=backend,
-            )
+            from framing.batch.ray_runner import classify_with_ray
+            from framing.model.folder import check_model_folder
+
+            check_model_folder(resolve_model(model), trust=trust)  # one line here, not a traceback in a worker
+            with output_lock(output):
+                rows_in, rows_out, failed = classify_with_ray(
+                    resolve_model(model),
+                    inputs,
+                    output,
+                    sentences,
+                    errors_path,
+                    batch_size,
+                    workers=ray_workers,
+                    address=ray_address,
+                    backend=backend,
+                    trust=trust,
+                )
             err_console.print(
                 f"{rows_in} input {unit}: {rows_in - failed} classified into {rows_out} output rows, "
                 f"{failed} in errors; written to {output}",
                 highlight=False,
             )
             return
-        classifier = load_classifier(model, backend)
+        classifier = load_classifier(model, backend, trust=trust)
         with progress_bar() as progress:
             if output is not None:
                 task = progress.add_task(f"classifying {unit}", total=None)
@@ -98,6 +125,7 @@ def classify(
                     batch_size,
                     chunk_sentences,
                     on_rows=lambda n: progress.advance(task, n),
+                    restart=restart,
                 )
                 if summary.resumed:
                     err_console.print("resumed an interrupted run", highlight=False)
@@ -127,11 +155,17 @@ def classify(
             collected = list(run(classifier, rows(), skipped, batch_size, on_sentences=advance))
     except FramingError as exc:
         fail(str(exc))
+    except OSError as exc:
+        # A read-only folder, a full disk, a folder where a file should be: one line, not a traceback.
+        fail(f"{exc.filename or output}: cannot write ({exc.strerror or exc})")
     _print_rows(collected)
     errors = sorted(bad + skipped, key=input_order(inputs))
     if errors:
         errors_file = errors_path or Path("framing-errors.jsonl")
-        write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))
+        try:
+            write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))
+        except OSError as exc:
+            fail(f"{exc.filename or errors_file}: cannot write ({exc.strerror or exc})")
         err_console.print(f"{len(errors)} input row(s) could not be classified: see {errors_file}", highlight=False)
     err_console.print(
         f"{n_read + len(bad)} input {unit}: {n_read - len(skipped)} classified into {len(collected)} output rows, "

@@ -18,6 +18,9 @@ def evaluate(
     batch_size: int = 32,
     context: Annotated[bool, typer.Option(help="show the model the preceding sentence (--no-context to ablate)")] = True,
     backend: Annotated[str, typer.Option(help="auto (int8 ONNX, torch fallback), onnx, onnx-fp32 or torch")] = "auto",
+    trust: Annotated[
+        bool, typer.Option("--trust", help="load a model folder that has no checksums.json (nothing to verify it against)")
+    ] = False,
 ) -> None:
     """Score a model on labelled data: macro-F1 overall and per language, per-label P/R/F1."""
     try:
@@ -26,7 +29,7 @@ def evaluate(
         from framing.training.evaluate import evaluate_rows, render_report
 
         rows = load_corpus(data)
-        classifier = load_classifier(model, backend)
+        classifier = load_classifier(model, backend, trust=trust)
         report = evaluate_rows(classifier, rows, batch_size, use_context=context)
     except FramingError as exc:
         fail(str(exc))

@@ -39,6 +39,9 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
     max_mb: Annotated[float, typer.Option("--max-mb", help="largest accepted paste or upload, in MB")] = 2.0,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="load a model folder that has no checksums.json (nothing to verify it against)")
+    ] = False,
 ) -> None:
     """Serve a web page to read articles by their framing, and a JSON API (/api/classify, /api/outlets)."""
     import uvicorn
@@ -60,7 +63,7 @@ def serve(
     except OSError as exc:
         fail(str(exc))
     try:
-        classifier = load_classifier(model)
+        classifier = load_classifier(model, trust=trust)
     except FramingError as exc:
         sock.close()
         fail(str(exc))

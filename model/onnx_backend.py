@@ -33,8 +33,8 @@ import onnxruntime as ort
 from framing.model.folder import CHECKSUMS_FILE, check_model_folder, load_adapter
 from framing.model.settings import SETTINGS_KEY, ModelSettings
 
-# Nothing leaves the machine: onnxruntime's telemetry (ETW events on Windows; a no-op elsewhere,
-# but cheap to be sure of) is off before the first session is made.
+# Nothing leaves the machine: framing/__init__.py turned onnxruntime's telemetry off before the
+# import above (ORT_DISABLE_TELEMETRY); this also stops the events of sessions made later.
 ort.disable_telemetry_events()
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")

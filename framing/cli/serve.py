@@ -67,7 +67,10 @@ def serve(
     except FramingError as exc:
         sock.close()
         fail(str(exc))
-    app = create_app(classifier, max_bytes=int(max_mb * 1024 * 1024))
+    # On this computer only, answer only to its own names: a page on another site whose name
+    # is made to resolve to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+    hosts = {"localhost", "127.0.0.1", "::1", host} if _is_loopback(host) else None
+    app = create_app(classifier, max_bytes=int(max_mb * 1024 * 1024), allowed_hosts=hosts)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     console.print(f"framing is ready: open [bold]http://{shown_host}:{bound_port}/[/] in your browser (Ctrl+C stops it)")

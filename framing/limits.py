@@ -26,8 +26,9 @@ class RowError(FramingError):
     """One line that cannot be used; `str()` is the reason, without the file and line."""
 
 
-def line_too_long(size: int) -> str:
-    return f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MB ({size / (1024 * 1024):.1f} MB): not read"
+def line_too_long(size: int, number: int | None = None) -> str:
+    line = "line" if number is None else f"line {number} is"
+    return f"{line} longer than {MAX_LINE_BYTES // (1024 * 1024)} MB ({size / (1024 * 1024):.1f} MB): not read"
 
 
 def iter_lines(fh: IO[bytes]) -> Iterator[tuple[bytes, int]]:

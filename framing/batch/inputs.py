@@ -149,7 +149,7 @@ def _check_line_lengths(path: Path, data: bytes) -> None:
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end + 1
         if end - start > MAX_LINE_BYTES:
-            raise InputError(f"{path}:{number}: {line_too_long(end - start)}")
+            raise InputError(f"{path}: {line_too_long(end - start, number)}")
         start, number = end, number + 1
 
 

@@ -200,15 +200,19 @@ class _InputHashes:
         return None
 
     def _feed(self, index: int, hasher, start: int, end: int) -> None:
-        with self.inputs[index].open("rb") as fh:
-            fh.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                block = fh.read(min(remaining, 1 << 20))
-                if not block:
-                    break
-                hasher.update(block)
-                remaining -= len(block)
+        try:
+            with self.inputs[index].open("rb") as fh:
+                fh.seek(start)
+                remaining = end - start
+                while remaining > 0:
+                    block = fh.read(min(remaining, 1 << 20))
+                    if not block:
+                        break
+                    hasher.update(block)
+                    remaining -= len(block)
+        except OSError as exc:
+            # An input that cannot be read is an error row of the run; its fingerprint says so.
+            hasher.update(f"unreadable: {exc.errno}".encode())
 
     def advance(self, file_index: int, offset: int | None) -> None:
         """Everything before `offset` of input `file_index` (all of it for None), and every

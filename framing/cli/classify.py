@@ -157,7 +157,8 @@ def classify(
         fail(str(exc))
     except OSError as exc:
         # A read-only folder, a full disk, a folder where a file should be: one line, not a traceback.
-        fail(f"{exc.filename or output}: cannot write ({exc.strerror or exc})")
+        verb = "read" if exc.filename in {str(p) for p in inputs} else "write"
+        fail(f"{exc.filename or output}: cannot {verb} ({exc.strerror or exc})")
     _print_rows(collected)
     errors = sorted(bad + skipped, key=input_order(inputs))
     if errors:

@@ -82,4 +82,16 @@ def loads_limited(line: str | bytes) -> object:
         raise RowError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
     if _nesting_prefilter(line) and depth_exceeds(value):
         raise RowError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    if (b"\\u" if isinstance(line, bytes) else "\\u") in line and _has_lone_surrogate(value):
+        # JSON may escape half of a UTF-16 pair ("\ud800"); such a string cannot be written as
+        # UTF-8 again, so every later writer (our output, the web's JSON) would fail on it.
+        raise RowError("a string holds a lone UTF-16 surrogate escape (such as \\ud800): not valid Unicode")
     return value
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

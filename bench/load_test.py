@@ -57,17 +57,27 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def post(url: str, text: str, timeout: float = 300) -> tuple[int, float]:
+TIMEOUT = 60.0
+
+
+def post(url: str, text: str) -> tuple[int | str, float]:
+    """(HTTP status, or "timeout" past TIMEOUT seconds, and the seconds taken)."""
     body = urllib.parse.urlencode({"text": text}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             response.read()
-            status = response.status
+            status: int | str = response.status
     except urllib.error.HTTPError as exc:
         exc.read()
         status = exc.code
+    except TimeoutError:
+        status = "timeout"
+    except urllib.error.URLError as exc:
+        if not isinstance(exc.reason, TimeoutError):
+            raise
+        status = "timeout"
     return status, time.monotonic() - started
 
 
@@ -85,8 +95,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--big-kb", type=float, default=92, help="size of the big request")
     parser.add_argument("--big-at", type=float, default=10, help="seconds in when the big request is sent")
+    parser.add_argument("--timeout", type=float, default=60, help="client timeout per request, in seconds")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
+    global TIMEOUT
+    TIMEOUT = args.timeout
 
     port = free_port()
     command = [sys.executable, "-m", "framing.cli.app", "serve", "--port", str(port)]
@@ -106,7 +119,7 @@ def main() -> None:
             try:
                 post(url, texts[0])  # also warms up what the first request imports lazily
                 break
-            except urllib.error.URLError:
+            except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
 
         small: list[tuple[float, float, int]] = []  # (start, seconds, status)
@@ -136,8 +149,8 @@ def main() -> None:
             huge = (texts[0] + "\n") * int(1.8 * 1024 * 1024 / len(texts[0].encode()))
             try:
                 big["limit_status"], big["limit_seconds"] = post(url, huge)
-            except urllib.error.URLError as exc:
-                big["limit_status"], big["limit_seconds"] = f"connection: {exc.reason}", float("nan")
+            except (urllib.error.URLError, ConnectionError) as exc:
+                big["limit_status"], big["limit_seconds"] = f"connection: {exc}", float("nan")
             big["limit_bytes"] = len(huge.encode())
 
         def sample_rss() -> None:
@@ -156,6 +169,7 @@ def main() -> None:
         server.wait(timeout=30)
 
     ok = [took for _, took, status in small if status == 200]
+    timed_out = [start for start, _, status in small if status == "timeout"]
     during = [
         took for start, took, status in small if status == 200 and big and big["start"] <= start <= big["start"] + big["seconds"]
     ]
@@ -169,6 +183,8 @@ def main() -> None:
         "seconds": args.seconds,
         "small_requests": len(small),
         "small_statuses": statuses,
+        "client_timeout_s": args.timeout,
+        "first_timeout_at_s": round(min(timed_out), 1) if timed_out else None,
         "small_per_second": round(len(small) / args.seconds, 2),
         "small_p50_s": round(statistics.median(ok), 3) if ok else None,
         "small_p95_s": round(percentile(ok, 0.95), 3),

@@ -503,8 +503,10 @@ def test_a_big_request_in_flight_does_not_block_a_small_one(classifier):
             )
         )
         big.start()
-        while slow.calls < 3:  # the big request is at the model
+        give_up = time.monotonic() + 10
+        while slow.calls < 3 and time.monotonic() < give_up:  # the big request is at the model
             time.sleep(0.01)
+        assert slow.calls >= 3, "the big request never took turns at the model"
         started = time.monotonic()
         response = c.post("/api/classify", data={"text": "The ministry said 40 tankers arrived."})
         small_took = time.monotonic() - started
@@ -519,7 +521,8 @@ def test_requests_past_the_queue_get_503_at_once(classifier):
     with TestClient(create_app(slow, queue=1)) as c:
         first = threading.Thread(target=lambda: c.post("/api/classify", data={"text": "The army said so.\n" * 64}))
         first.start()
-        while slow.calls < 1:
+        give_up = time.monotonic() + 10
+        while slow.calls < 1 and time.monotonic() < give_up:
             time.sleep(0.01)
         started = time.monotonic()
         response = c.post("/api/classify", data={"text": "The army said so."})

@@ -303,6 +303,9 @@ def _classify_to_file(
             raise _resume_refusal(output, reason)
         checkpoint, resumed = saved, True
     checkpoint.consumed = hashes.consumed
+    if not resumed:
+        # Starting over: an old checkpoint must not outlive the partial files it described.
+        progress_path.unlink(missing_ok=True)
     if resumed and on_rows:
         on_rows(checkpoint.rows_in)
     with open(partial, "r+b" if resumed else "wb") as out_fh, open(errors_partial, "r+b" if resumed else "wb") as err_fh:

@@ -832,7 +832,10 @@ def create_app(
         response = refusal if refusal is not None else await call_next(request)
         response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Never a referrer to another host; and unlike "no-referrer", under which browsers send
+        # `Origin: null` with the page's own form posts, same-origin posts keep their Origin, so
+        # the cross-origin check can refuse "null" (a sandboxed frame elsewhere sends it).
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.exception_handler(RequestValidationError)

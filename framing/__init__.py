@@ -10,6 +10,7 @@ The classifier is imported on first use, so `framing --help` and the label schem
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,11 @@ from framing.errors import FramingError
 
 if TYPE_CHECKING:
     from framing.model.classifier import FramingClassifier, Prediction
+
+# Nothing leaves the machine and nothing is kept: onnxruntime, when imported without this, writes
+# a device id and a telemetry queue under ~/.cache/Microsoft and leaves $TMPDIR/.ses behind. It
+# reads the variable when it is first imported, and every framing module is imported after this.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 try:
     __version__ = version("framing")

@@ -65,3 +65,17 @@ def replace_folder(staging: str | Path, target: str | Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(target)
+
+
+#: First characters that make a spreadsheet program read a CSV cell as a formula (and tab and
+#: carriage return, which some strip before looking).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_csv_cell(value: object) -> object:
+    """A string cell that would start a formula gets a leading apostrophe, so an outlet named
+    =HYPERLINK("http://evil.example/","x") stays text in a spreadsheet; other values as given.
+    Numbers are never passed here as strings, so -0.5 stays a number."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from framing.errors import FramingError
 from framing.model.features import encode_sentence, pad_batch_numpy
 from framing.model.folder import ModelFolderError, check_model_folder, inference_tokenizer, load_adapter
 from framing.model.labels import LABELS
@@ -67,7 +68,7 @@ class FramingClassifier:
         self.backend = "torch" if onnx is None else f"onnx-{'int8' if onnx.path.name.endswith('int8.onnx') else 'fp32'}"
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, backend: Backend = "auto") -> FramingClassifier:
+    def from_pretrained(cls, path: str | Path, backend: Backend = "auto", trust: bool = False) -> FramingClassifier:
         """Load a model folder: a full model, or a LoRA adapter over its recorded base model.
 
         backend: "auto" runs the int8 ONNX model (converted and cached on first use),
@@ -75,18 +76,21 @@ class FramingClassifier:
         "onnx" and "onnx-fp32" raise instead of falling back; "torch" is the fp32 torch model.
         Once converted, the ONNX path loads in about a second: it imports neither torch nor
         transformers.
+
+        Every file the folder contributes is checked against its checksums.json; a folder
+        without one (a plain transformers folder from elsewhere) loads only with `trust=True`.
         """
         folder = Path(path)
-        config = check_model_folder(folder)
         if backend not in ("auto", "onnx", "onnx-fp32", "torch"):
-            raise ValueError(f"backend must be auto, onnx, onnx-fp32 or torch, not {backend!r}")
+            raise FramingError(f"backend must be auto, onnx, onnx-fp32 or torch, not {backend!r}")
+        config = check_model_folder(folder, trust=trust)
         is_adapter = (folder / "adapter_config.json").is_file()
         if backend != "torch":
             try:
                 from framing.model.onnx_backend import OnnxLogits
 
                 precision: Literal["int8", "fp32"] = "fp32" if backend == "onnx-fp32" else "int8"
-                onnx = OnnxLogits.from_folder(folder, precision=precision, checked=True)
+                onnx = OnnxLogits.from_folder(folder, precision=precision, checked=True, trust=trust)
             except Exception as exc:  # any failure of the optional fast path must leave the torch path usable
                 if backend != "auto" or isinstance(exc, ModelFolderError):
                     raise

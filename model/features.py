@@ -93,12 +93,27 @@ def clean_for_model(text: str) -> str:
     return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", html.unescape(text))).split())
 
 
+#: Characters kept from each end of an over-long sentence before tokenizing. The model sees at
+#: most `max_length` tokens of it (head and tail) anyway; tokenizing a multi-megabyte line
+#: without punctuation whole allocated gigabytes. 20,000 characters is far more than 160
+#: tokens need, so ordinary long sentences tokenize exactly as before.
+_CHARS_KEPT_PER_END = 20_000
+
+
+def _clip(text: str) -> str:
+    if len(text) <= 2 * _CHARS_KEPT_PER_END:
+        return text
+    return text[:_CHARS_KEPT_PER_END] + " " + text[-_CHARS_KEPT_PER_END:]
+
+
 def encode_sentence(tokenizer, sentence: str, context: str | None, settings: InputSettings) -> dict[str, list[int]]:
     """Token ids for `[CLS] prefix+sentence [SEP] context [SEP]` (type ids 0 then 1).
 
     `tokenizer` is a transformers tokenizer or a `FastTokenizer`."""
-    sentence_ids = tokenizer(settings.prefix + clean_for_model(sentence), add_special_tokens=False, verbose=False)["input_ids"]
-    context = clean_for_model(context) if context else None
+    sentence_ids = tokenizer(settings.prefix + clean_for_model(_clip(sentence)), add_special_tokens=False, verbose=False)[
+        "input_ids"
+    ]
+    context = clean_for_model(_clip(context)) if context else None
     has_context = bool(settings.use_context and context)
     specials = 3 if has_context else 2
     sentence_ids = _head_and_tail(sentence_ids, settings.max_length - specials)

@@ -8,6 +8,7 @@ recorded checksums, and refuse an adapter over another base model. Both inferenc
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -22,8 +23,9 @@ class ModelFolderError(FramingError):
     """A model folder that is missing, incomplete, or not one of ours."""
 
 
-def check_model_folder(path: Path) -> dict:
-    """Refuse anything that is not a complete safetensors model with our label set."""
+def check_model_folder(path: Path, trust: bool = False) -> dict:
+    """Refuse anything that is not a complete safetensors model with our label set, whose every
+    contributing file matches its checksums.json; a folder without one loads only with `trust`."""
     if not path.is_dir():
         raise ModelFolderError(f"{path}: model folder not found")
     config_path = path / "config.json"
@@ -35,35 +37,64 @@ def check_model_folder(path: Path) -> dict:
         pickles = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
         hint = f" (found {', '.join(pickles)}: pickled weights are never loaded)" if pickles else ""
         raise ModelFolderError(f"{path}: no {weights}{hint}")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFolderError(f"{config_path}: unreadable config ({exc})") from exc
+    config = _read_json_object(config_path, "config")
     try:
         ModelSettings.from_config(config)
     except (TypeError, ValueError) as exc:
         raise ModelFolderError(f"{config_path}: {exc}") from None
-    id2label = config.get("id2label") or {}
-    labels = tuple(id2label.get(str(i), id2label.get(i)) for i in range(len(id2label)))
-    if labels != LABELS:
-        raise ModelFolderError(f"{config_path}: labels {list(labels)} are not this version's {list(LABELS)}")
-    _check_checksums(path)
+    _check_labels(config_path, config)
+    _check_checksums(path, trust)
     _check_versions(path)
     return config
 
 
+def _read_json_object(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFolderError(f"{path}: unreadable {what} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{path}: expected a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _check_labels(config_path: Path, config: dict) -> None:
+    id2label = config.get("id2label") or {}
+    if not isinstance(id2label, dict):
+        raise ModelFolderError(f"{config_path}: id2label must be an object mapping ids to labels, not {type(id2label).__name__}")
+    labels = tuple(id2label.get(str(i), id2label.get(i)) for i in range(len(id2label)))
+    if labels != LABELS:
+        raise ModelFolderError(f"{config_path}: labels {list(labels)} are not this version's {list(LABELS)}")
+    label2id = config.get("label2id")
+    if label2id is not None:
+        # transformers maps logits to names through id2label but users (and some tools) through
+        # label2id: if the two disagree, some reader gets every label wrong.
+        expected = {label: i for i, label in enumerate(LABELS)}
+        if label2id != expected:
+            raise ModelFolderError(f"{config_path}: label2id {label2id} contradicts id2label {list(labels)}")
+
+
 CHECKSUMS_FILE = "checksums.json"
+#: Files a loader may read from a model folder: weights, configs, tokenizer files, ONNX graphs.
+_CONTRIBUTING_SUFFIXES = (".json", ".safetensors", ".txt", ".model", ".onnx", ".py")
+#: A pre-converted ONNX copy shipped inside the folder (model/onnx_backend.py reads it).
+_ONNX_SUBFOLDER = "onnx"
+
+
+def contributing_files(path: Path) -> list[str]:
+    """Names (relative to the folder) of every file loading the folder may read: top-level
+    weights, configs and tokenizer files, and everything in its onnx/ subfolder."""
+    names = [p.name for p in path.iterdir() if p.is_file() and p.suffix in _CONTRIBUTING_SUFFIXES and p.name != CHECKSUMS_FILE]
+    onnx_dir = path / _ONNX_SUBFOLDER
+    if onnx_dir.is_dir():
+        names += [f"{_ONNX_SUBFOLDER}/{p.relative_to(onnx_dir).as_posix()}" for p in onnx_dir.rglob("*") if p.is_file()]
+    return sorted(names)
 
 
 def folder_checksums(path: Path) -> dict[str, str]:
-    """sha256 of every weight, config, tokenizer and code file in a model folder (the code is
-    what transformers runs with trust_remote_code)."""
-    names = sorted(
-        p.name
-        for p in path.iterdir()
-        if p.is_file() and p.suffix in (".json", ".safetensors", ".py") and p.name != CHECKSUMS_FILE
-    )
-    return {name: sha256_file(path / name) for name in names}
+    """sha256 of every file a model folder contributes (see `contributing_files`), the code that
+    transformers runs with trust_remote_code included."""
+    return {name: sha256_file(path / name) for name in contributing_files(path)}
 
 
 def model_checksum(path: Path) -> str:
@@ -71,19 +102,38 @@ def model_checksum(path: Path) -> str:
     the files when the folder is loaded) or, for a folder without one, over its files' checksums."""
     import hashlib
 
-    recorded_path = path / CHECKSUMS_FILE
-    if recorded_path.is_file():
-        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
-    else:
+    recorded = recorded_checksums(path)
+    if recorded is None:
         recorded = folder_checksums(path)
     return hashlib.sha256(json.dumps(recorded, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _check_checksums(path: Path) -> None:
+def recorded_checksums(path: Path) -> dict[str, str] | None:
+    """The folder's checksums.json, checked for shape; None if it has none."""
     recorded_path = path / CHECKSUMS_FILE
     if not recorded_path.is_file():
-        return  # folders from elsewhere (plain transformers) carry none; their labels were checked
-    recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+        return None
+    recorded = _read_json_object(recorded_path, "checksums")
+    for name, digest in recorded.items():
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ModelFolderError(f"{recorded_path}: {name}: expected a sha256 hex digest, not {digest!r}")
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ModelFolderError(f"{recorded_path}: {name}: names a file outside the model folder")
+    return recorded
+
+
+def _check_checksums(path: Path, trust: bool = False) -> None:
+    recorded = recorded_checksums(path)
+    if recorded is None:
+        if trust:
+            return  # the user vouches for a folder from elsewhere (plain transformers); its labels were checked
+        raise ModelFolderError(
+            f"{path}: no {CHECKSUMS_FILE}, so nothing to verify its files against; load it only if you trust "
+            "where it came from (--trust, or trust=True in from_pretrained)"
+        )
+    unlisted = [name for name in contributing_files(path) if name not in recorded]
+    if unlisted:
+        raise ModelFolderError(f"{path / unlisted[0]}: not listed in {CHECKSUMS_FILE}, so it cannot be verified")
     for name, digest in recorded.items():
         if not (path / name).is_file():
             raise ModelFolderError(f"{path}: {name} is missing (listed in {CHECKSUMS_FILE})")
@@ -98,7 +148,9 @@ def _check_versions(path: Path) -> None:
         return
     from importlib.metadata import PackageNotFoundError, version
 
-    trained_with = json.loads(versions_path.read_text(encoding="utf-8")).get("transformers", "")
+    trained_with = _read_json_object(versions_path, "versions").get("transformers", "")
+    if not isinstance(trained_with, str):
+        raise ModelFolderError(f"{versions_path}: 'transformers' must be a version string")
     try:
         installed = version("transformers")
     except PackageNotFoundError:
@@ -125,7 +177,7 @@ def adapter_base_dir(folder: Path, config: dict) -> Path:
         base_dir = Path(base_name)
     else:
         raise ModelFolderError(f"{folder}: adapter names no usable base model ({base_name!r})")
-    base_config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    base_config = _read_json_object(base_dir / "config.json", "config")
     for key in ("vocab_size", "hidden_size", "num_hidden_layers"):
         if base_config.get(key) != config.get(key):
             raise ModelFolderError(

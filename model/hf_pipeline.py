@@ -88,6 +88,8 @@ def remote_code() -> str:
 
     parts = [
         _HEADER.format(input_defaults=repr(asdict(features.InputSettings())), invisible=repr(features._INVISIBLE.pattern)),
+        f"_CHARS_KEPT_PER_END = {features._CHARS_KEPT_PER_END}\n",
+        inspect.getsource(features._clip),
         inspect.getsource(features._head_and_tail),
         inspect.getsource(features.clean_for_model),
         inspect.getsource(features.encode_sentence),

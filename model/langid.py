@@ -67,6 +67,10 @@ def detect_language(text: str, fallback: str | None = None) -> str:
     `fallback` is the surrounding article's language, used only when the line itself is too
     short or too ambiguous to tell.
     """
+    if len(text) > 20_000:
+        # Both ends say which language a huge line is in; scanning all of it letter by letter
+        # (and handing it to lingua) would take seconds per megabyte.
+        text = text[:10_000] + " " + text[-10_000:]
     counts: dict[str, int] = {}
     non_arabic_letters = 0
     for ch in text:

@@ -8,7 +8,9 @@ scaling and softmax stay in `FramingClassifier`, shared with the torch path.
 
 Converted models are cached by a key over the weights, the graph-shaping config and the conversion
 recipe, so a retrained folder can never be served a stale graph. Lookup order: `<model>/onnx/` (a
-pre-converted copy shipped with the model, used only if its manifest names the same key), then
+pre-converted copy shipped with the model, used only if its manifest names the same key; like
+every file of the folder it must match the folder's checksums.json, which `check_model_folder`
+verifies, so a planted graph is refused), then
 `$FRAMING_ONNX_CACHE/<key>/` (default `~/.cache/framing/onnx/<key>/`), where a miss is converted
 and moved in atomically. Only safetensors weights and ONNX files are ever read: no pickles.
 """
@@ -33,6 +35,10 @@ from framing.files import write_json_atomic
 from framing.model.folder import CHECKSUMS_FILE, ModelFolderError, check_model_folder
 from framing.model.onnx_graph import HIDDEN_NAME, OPSET, ClassifierHead, classifier_head, encoder_graph, merged_weights
 from framing.model.settings import SETTINGS_KEY, ModelSettings
+
+# Nothing leaves the machine: framing/__init__.py turned onnxruntime's telemetry off before the
+# import above (ORT_DISABLE_TELEMETRY); this also stops the events of sessions made later.
+ort.disable_telemetry_events()
 
 FP32_NAME = "model.onnx"
 INT8_NAME = "model.int8.onnx"
@@ -175,13 +181,20 @@ def _cached(directory: Path, key: str, precision: Precision) -> Path | None:
     path = directory / _file_name(precision)
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    complete = path.is_file() and (directory / HEADS_NAME).is_file()
-    return path if manifest.get("key") == key and complete else None
+    if not isinstance(manifest, dict) or manifest.get("key") != key or not path.is_file():
+        return None
+    if not (directory / HEADS_NAME).is_file():
+        return None
+    # A conversion cut short (a full disk, a copied cache) is converted again, not loaded.
+    sizes = manifest.get("bytes")
+    if isinstance(sizes, dict) and sizes.get(path.name) not in (None, path.stat().st_size):
+        return None
+    return path
 
 
-def convert(model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8") -> Path:
+def convert(model_folder: str | Path, target_dir: str | Path, precision: Precision = "int8", trust: bool = False) -> Path:
     """Export (and for int8 quantise) a model folder into `target_dir`; returns the ONNX file.
 
     Work happens in a staging folder beside `target_dir`, and each finished file is moved in with
@@ -189,7 +202,7 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
     converting at once only do the work twice.
     """
     folder, target_dir = Path(model_folder), Path(target_dir)
-    config = check_model_folder(folder)
+    config = check_model_folder(folder, trust=trust)
     key = model_key(folder, _verified_digests(folder))
     name = _file_name(precision)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +213,8 @@ def convert(model_folder: str | Path, target_dir: str | Path, precision: Precisi
         target_dir.mkdir(exist_ok=True)
         os.replace(staging / HEADS_NAME, target_dir / HEADS_NAME)
         os.replace(produced, target_dir / name)
-        manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__}
+        sizes = {p.name: p.stat().st_size for p in target_dir.glob("*.onnx")}
+        manifest = {"key": key, "recipe": RECIPE, "source": str(folder.resolve()), "onnxruntime": ort.__version__, "bytes": sizes}
         write_json_atomic(target_dir / MANIFEST_NAME, manifest)  # last: it marks the conversion complete
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -259,6 +273,7 @@ class OnnxLogits:
         threads: int | None = None,
         row_by_row: bool | None = None,
         checked: bool = False,
+        trust: bool = False,
     ) -> OnnxLogits:
         """The ONNX model for a model folder, converted on first use (docs/performance.md gives the time).
 
@@ -268,13 +283,13 @@ class OnnxLogits:
         """
         folder = Path(model_folder)
         if not checked:
-            check_model_folder(folder)  # refuses folders without safetensors weights before anything is hashed
+            check_model_folder(folder, trust=trust)  # refuses unverifiable folders before anything is hashed
         key = model_key(folder, _verified_digests(folder))
         path = _cached(folder / LOCAL_DIR, key, precision)
         if path is None:
             keyed = Path(cache_dir) if cache_dir is not None else default_onnx_cache()
             keyed = keyed / key[:32]
-            path = _cached(keyed, key, precision) or convert(folder, keyed, precision)
+            path = _cached(keyed, key, precision) or convert(folder, keyed, precision, trust)
         return cls(path, threads, row_by_row=precision == "int8" if row_by_row is None else row_by_row)
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -111,3 +111,26 @@ def _onnx_cache_in_tmp(tmp_path_factory):
     patch.setenv("FRAMING_ONNX_CACHE", str(tmp_path_factory.mktemp("onnx-cache")))
     yield
     patch.undo()
+
+
+def record_checksums(folder: Path) -> Path:
+    """Write the folder's checksums.json, as training does: model folders load only when every
+    file they contribute matches it (or with trust=True)."""
+    from framing.model.folder import CHECKSUMS_FILE, folder_checksums
+
+    (folder / CHECKSUMS_FILE).write_text(json.dumps(folder_checksums(folder), indent=2), encoding="utf-8")
+    return folder
+
+
+def copy_model(source: Path, target: Path, edit=None) -> Path:
+    """A copy of a model folder, its config.json dict passed to `edit`, checksums recorded again:
+    another, equally valid model."""
+    import shutil
+
+    shutil.copytree(source, target)
+    if edit is not None:
+        config_path = target / "config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        edit(config)
+        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return record_checksums(target)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Source folder of each top-level subpackage, as pyproject.toml maps them.
 ROOTS = {"framing": ROOT / "framing", "framing.model": ROOT / "model", "framing.training": ROOT / "training"}
 #: Which rooms each room may import (itself always); the base modules are importable by all.
-BASE = {"framing", "framing.errors", "framing.files"}
+BASE = {"framing", "framing.errors", "framing.files", "framing.limits"}
 ALLOWED = {
     "framing.model": set(),
     "framing.training": {"framing.model"},

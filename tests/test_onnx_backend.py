@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from framing.model.features import encode_sentence, pad_batch_numpy
-from framing.model.folder import ModelFolderError
+from framing.model.folder import ModelFolderError, folder_checksums
 from framing.model.modeling import E5ForFramingClassification, pad_batch
 from framing.model.onnx_backend import INT8_NAME, OnnxLogits, convert, model_key
 from framing.model.settings import ModelSettings
@@ -128,6 +128,8 @@ def test_local_copy_next_to_model_is_used_only_when_current(tiny_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(tiny_run, copy)
     local = convert(copy, copy / "onnx")
+    # Shipping a copy means listing it in checksums.json, as every file of the folder is.
+    (copy / "checksums.json").write_text(json.dumps(folder_checksums(copy)))
     home = tmp_path / "home-cache"
     assert OnnxLogits.from_folder(copy, cache_dir=home).path == local
     assert not home.exists()
@@ -135,6 +137,7 @@ def test_local_copy_next_to_model_is_used_only_when_current(tiny_run, tmp_path):
     manifest = json.loads((copy / "onnx" / "manifest.json").read_text())
     manifest["key"] = "0" * 64
     (copy / "onnx" / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "checksums.json").write_text(json.dumps(folder_checksums(copy)))
     assert OnnxLogits.from_folder(copy, cache_dir=home).path.is_relative_to(home)
 
 

@@ -136,7 +136,7 @@ def test_lora_run_ships_a_small_adapter_that_reloads_to_the_same_predictions(tin
     broken["hidden_size"] = 64
     config_path.write_text(json.dumps(broken))
     with pytest.raises(ModelFolderError, match="does not match the base model"):
-        FramingClassifier.from_pretrained(adapter)
+        FramingClassifier.from_pretrained(adapter, trust=True)
 
 
 def test_the_model_reads_scraped_text_cleaned(tiny_run):
@@ -166,4 +166,4 @@ def test_a_tampered_or_version_mismatched_model_folder_is_refused(tiny_run, tmp_
     versions = json.loads((folder / "versions.json").read_text())
     (folder / "versions.json").write_text(json.dumps({**versions, "transformers": "4.57.0"}))
     with pytest.raises(ModelFolderError, match="saved with transformers 4.57.0"):
-        FramingClassifier.from_pretrained(folder)
+        FramingClassifier.from_pretrained(folder, trust=True)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from framing.batch.stream import classify_to_file
+from framing.batch.stream import OutputError, classify_to_file
 from framing.model import FramingClassifier
 
 
@@ -110,7 +110,10 @@ def test_a_partial_run_of_other_inputs_is_not_resumed(classifier, tmp_path):
     write_sentences(two, 6)
     out = tmp_path / "out.jsonl"
     classify_to_file(classifier, [one], out, sentences_mode=True, chunk_sentences=4, stop_after_chunks=1)
-    summary = classify_to_file(classifier, [two], out, sentences_mode=True, chunk_sentences=4)
+    # Another command's checkpoint is refused (it once was silently dropped), or dropped when asked.
+    with pytest.raises(OutputError, match="not the same files.*--restart"):
+        classify_to_file(classifier, [two], out, sentences_mode=True, chunk_sentences=4)
+    summary = classify_to_file(classifier, [two], out, sentences_mode=True, chunk_sentences=4, restart=True)
     assert not summary.resumed and len(read(out)) == 6
 
 

@@ -228,9 +228,9 @@ def test_model_loads_once_from_a_path(tiny_run, monkeypatch):
     loads = []
     original = FramingClassifier.from_pretrained.__func__
 
-    def counting(cls, path):
+    def counting(cls, path, **options):
         loads.append(path)
-        return original(cls, path)
+        return original(cls, path, **options)
 
     monkeypatch.setattr(FramingClassifier, "from_pretrained", classmethod(counting))
     with TestClient(create_app(tiny_run)) as test_client:
@@ -396,8 +396,11 @@ def test_serve_binds_loopback_and_loads_the_model_once(tiny_run, monkeypatch):
     result = CliRunner().invoke(serve_app(), ["--model", str(tiny_run), "--port", "0", "--max-mb", "0.5"])
     assert result.exit_code == 0, result.output
     assert started["address"][0] == "127.0.0.1" and f":{started['address'][1]}/" in result.output
-    with TestClient(started["app"]) as test_client:
+    # Served on loopback, it answers to this computer's own names only (DNS rebinding).
+    with TestClient(started["app"], base_url="http://127.0.0.1:8000") as test_client:
         assert test_client.get("/api/info").json()["max_bytes"] == 512 * 1024
+    with TestClient(started["app"], base_url="http://evil.example:8000") as test_client:
+        assert test_client.get("/api/info").status_code == 400
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framing.errors import FramingError
+from framing.limits import RowError, iter_lines, line_too_long, loads_limited
 from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
 from framing.training.config import Config
 
@@ -70,13 +71,22 @@ def iter_raw_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
                 for row in reader:
                     yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
                 return
-            for number, line in enumerate(fh, 1):
+            # Lines are read in bounded pieces: one 200 MB line must be an error, not 200 MB of memory.
+            for number, (raw, size) in enumerate(iter_lines(fh.buffer), 1):
+                if not raw:
+                    raise CorpusError(f"{path}:{number}: {line_too_long(size)}")
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CorpusError(f"{path}:{number}: invalid UTF-8 ({exc.reason})") from None
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = loads_limited(line)
                 except json.JSONDecodeError as exc:
                     raise CorpusError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+                except RowError as exc:
+                    raise CorpusError(f"{path}:{number}: {exc}") from None
                 if not isinstance(row, dict):
                     raise CorpusError(f"{path}:{number}: expected a JSON object")
                 yield number, row

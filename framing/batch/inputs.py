@@ -3,6 +3,7 @@ sentences. Every input row ends up either classified or in the errors list, with
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from framing.batch.tables import iter_table, parquet_rows
 from framing.errors import FramingError
+from framing.limits import MAX_LINE_BYTES, RowError, iter_lines, line_too_long, loads_limited
 
 
 class InputError(FramingError):
@@ -182,9 +184,25 @@ def read_text(path: Path) -> str:
     return _decode(path, _read_bytes(path))
 
 
+def _check_line_lengths(path: Path, data: bytes) -> None:
+    """One over-long line (a 200 MB paragraph without punctuation) would become one sentence
+    that the tokenizer and the language detector cannot hold: refuse it, naming the line."""
+    if len(data) <= MAX_LINE_BYTES:
+        return
+    start, number = 0, 1
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        if end - start > MAX_LINE_BYTES:
+            raise InputError(f"{path}: {line_too_long(end - start, number)}")
+        start, number = end, number + 1
+
+
 def read_document(path: Path) -> InputRow:
     """A whole .txt or .html file as one article."""
-    text = read_text(path)
+    data = _read_bytes(path)
+    _check_line_lengths(path, data)
+    text = _decode(path, data)
     if path.suffix.lower() in (".html", ".htm"):
         text = html_to_text(text)
     if not text.strip():
@@ -220,9 +238,11 @@ def parse_jsonl_line(source: str, number: int, raw: bytes, options: ReadOptions 
     except UnicodeDecodeError as exc:
         return BadRow(source, number, f"invalid UTF-8 ({exc.reason})")
     try:
-        row = json.loads(line)
+        row = loads_limited(line)
     except json.JSONDecodeError as exc:
         return BadRow(source, number, f"malformed JSON ({exc.msg})")
+    except RowError as exc:
+        return BadRow(source, number, str(exc))
     if not isinstance(row, dict):
         return BadRow(source, number, "not a JSON object")
     return checked_row(source, number, row, options)
@@ -233,7 +253,15 @@ def checked_row(source: str, number: int, row: dict, options: ReadOptions = DEFA
     row = options.adapt(row)
     if not isinstance(row.get("text"), str):
         return BadRow(source, number, f"missing or non-string '{options.text_column}' field")
+    if "id" in row and not _usable_id(row["id"]):
+        # `framing outlets` and every later join need a real id; null, a list or "" would be
+        # accepted here and refused there.
+        return BadRow(source, number, "'id' must be a non-empty string or a whole number")
     return InputRow(source, number, row)
+
+
+def _usable_id(value: object) -> bool:
+    return (isinstance(value, str) and bool(value.strip())) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def iter_jsonl_spans(
@@ -247,19 +275,25 @@ def iter_jsonl_spans(
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a file")
-    with path.open("rb") as fh:
-        head = fh.read(8192)
-        if b"\x00" in head:
-            raise InputError(f"{path}: binary file, expected JSONL")
-        fh.seek(start)
-        offset = start
-        for number, raw in enumerate(fh, first_line):
-            if end is not None and offset >= end:
-                return
-            line_start, offset = offset, offset + len(raw)
-            item = parse_jsonl_line(str(path), number, raw, options)
-            if item is not None:
-                yield line_start, offset, item
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8192)
+            if b"\x00" in head:
+                raise InputError(f"{path}: binary file, expected JSONL")
+            fh.seek(start)
+            offset = start
+            for number, (raw, size) in enumerate(iter_lines(fh), first_line):
+                if end is not None and offset >= end:
+                    return
+                line_start, offset = offset, offset + size
+                if not raw:  # longer than the limit: skipped without being held in memory
+                    yield line_start, offset, BadRow(str(path), number, line_too_long(size))
+                    continue
+                item = parse_jsonl_line(str(path), number, raw, options)
+                if item is not None:
+                    yield line_start, offset, item
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def iter_table_rows(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Iterator[InputRow | BadRow]:
@@ -302,18 +336,27 @@ def iter_input_spans(
         suffix = path.suffix.lower()
         if index < start_file:
             if suffix == ".jsonl":
-                for _, _, item in iter_jsonl_spans(path, options=options):
-                    unique(item)
+                with contextlib.suppress(InputError):  # its error row was written before the checkpoint
+                    for _, _, item in iter_jsonl_spans(path, options=options):
+                        unique(item)
             elif suffix in TABLE_SUFFIXES:
                 for item in iter_table_rows(path, options):
                     unique(item)
             continue
         skip = after_line if index == start_file else 0
         if suffix == ".jsonl":
-            for line_start, line_end, item in iter_jsonl_spans(path, options=options):
-                checked = unique(item)
-                if item.line > skip:
-                    yield index, checked, (line_start, line_end)
+            last = 0
+            try:
+                for line_start, line_end, item in iter_jsonl_spans(path, options=options):
+                    checked = unique(item)
+                    last = item.line
+                    if item.line > skip:
+                        yield index, checked, (line_start, line_end)
+            except InputError as exc:
+                # A file that fails mid-read (EIO, permissions) is an error row, as an unreadable
+                # article in a folder is; the rows before it stand.
+                if last + 1 > skip:
+                    yield index, BadRow(str(path), last + 1, str(exc).split(": ", 1)[-1]), None
         elif suffix in TABLE_SUFFIXES:
             for item in iter_table_rows(path, options):
                 checked = unique(item)

@@ -109,10 +109,12 @@ def read_chunk(segments: list[Segment], base: str = ".") -> Iterator[InputRow]:
 class _ChunkClassifier:
     """One per Ray worker: the model is loaded once, then reused for every batch."""
 
-    def __init__(self, model_path: str, sentences_mode: bool, batch_size: int, base: str = ".", backend: str = "auto") -> None:
+    def __init__(
+        self, model_path: str, sentences_mode: bool, batch_size: int, base: str = ".", backend: str = "auto", trust: bool = False
+    ) -> None:
         from framing.model.classifier import FramingClassifier
 
-        self.classifier = FramingClassifier.from_pretrained(model_path, backend=backend)
+        self.classifier = FramingClassifier.from_pretrained(model_path, backend=backend, trust=trust)
         self.sentences_mode = sentences_mode
         self.batch_size = batch_size
         self.base = base
@@ -142,6 +144,7 @@ def classify_with_ray(
     address: str | None = None,
     backend: str = "auto",
     options: ReadOptions = DEFAULT_OPTIONS,
+    trust: bool = False,
 ) -> tuple[int, int, int]:
     """Classify `inputs` into `output` with Ray; returns (input rows, output rows, error rows).
 
@@ -162,7 +165,7 @@ def classify_with_ray(
         if chunks:
             results = ray.data.from_items([{"chunk": c} for c in chunks]).map_batches(
                 _ChunkClassifier,
-                fn_constructor_args=(str(model_path), sentences_mode, batch_size, os.getcwd(), backend),
+                fn_constructor_args=(str(model_path), sentences_mode, batch_size, os.getcwd(), backend, trust),
                 batch_size=1,
                 concurrency=workers,
                 batch_format="numpy",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from framing.cli.common import console, count_in_background, err_console, fail, load_classifier, progress_bar, resolve_model
@@ -22,13 +23,14 @@ def _print_rows(rows: list[dict]) -> None:
         table.add_column(column, overflow="fold")
     colours = {"attributed_fact": "green", "analyst_claim": "magenta", "unattributed_assertion": "yellow", "other": "dim"}
     for row in rows:
+        # Input text is data, not rich markup: "[/]" in a sentence once raised MarkupError.
         table.add_row(
-            str(row.get("article", "")),
+            escape(str(row.get("article", ""))),
             str(row.get("sentence", "")),
-            row["lang"],
+            escape(row["lang"]),
             f"[{colours.get(row['label'], 'white')}]{row['label']}[/]",
             f"{row['scores'][row['label']]:.2f}",
-            row["text"],
+            escape(row["text"]),
         )
     console.print(table)
 
@@ -39,6 +41,10 @@ def _spool_stdin(folder: Path) -> Path:
     with spooled.open("wb") as fh:
         shutil.copyfileobj(sys.stdin.buffer, fh)
     return spooled
+
+
+#: --backend values (FramingClassifier.from_pretrained's)
+BACKENDS = ("auto", "onnx", "onnx-fp32", "torch")
 
 
 def classify(
@@ -69,6 +75,12 @@ def classify(
         Path | None,
         typer.Option("--metadata", help="CSV: `path` and fields for each article file (outlet, date, ...)"),
     ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="start over instead of resuming an interrupted run of the same -o")
+    ] = False,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="load a model folder that has no checksums.json (nothing to verify it against)")
+    ] = False,
 ) -> None:
     """Label every sentence of the inputs. With -o, output is streamed, and an interrupted run
     resumes where it stopped when the same command is run again."""
@@ -94,6 +106,8 @@ def _classify(
     id_column: str,
     outlet_from_folder: bool,
     metadata: Path | None,
+    restart: bool,
+    trust: bool,
     scratch: str,
 ) -> None:
     from framing.batch.classify import classify_article_rows, classify_sentence_rows
@@ -108,19 +122,20 @@ def _classify(
         iter_input_items,
         precheck,
     )
-    from framing.batch.stream import classify_to_file
+    from framing.batch.stream import check_output_paths, classify_to_file, default_errors_path, output_lock
     from framing.batch.tables import output_kind, write_table
     from framing.files import write_jsonl_atomic
 
     unit = "sentence rows" if sentences else "articles"
     to_stdout = output is not None and str(output) == "-"
     display: dict[str, str] = {}
+    if backend not in BACKENDS:
+        fail(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     try:
         if str(Path("-")) in map(str, inputs):
             spooled = _spool_stdin(Path(scratch))
             display[str(spooled)] = "-"
             inputs = [spooled if str(p) == "-" else p for p in inputs]
-        kind = "jsonl" if output is None or to_stdout else output_kind(output)
         for path in inputs:
             if not path.is_dir():
                 # Fail early on files named explicitly; a bad file found in a folder of many is
@@ -129,6 +144,10 @@ def _classify(
                 precheck(path)
         roots: dict[str, Path] = {}
         inputs, passed_over = expand_inputs(inputs, roots)
+        if output is not None and not to_stdout:
+            errors_path = errors_path or default_errors_path(output)
+        check_output_paths(inputs, None if to_stdout else output, errors_path or Path("framing-errors.jsonl"))
+        kind = "jsonl" if output is None or to_stdout else output_kind(output)
         if passed_over:
             note = f"{passed_over} files in the input folders are not .jsonl, .txt or .html: not read"
             err_console.print(note, highlight=False)
@@ -142,29 +161,39 @@ def _classify(
             tables = any(p.suffix.lower() in TABLE_SUFFIXES for p in inputs)
             if kind != "jsonl" or tables or display or (text_column, id_column) != ("text", "id"):
                 fail("--ray reads JSONL, .txt and .html files and writes JSONL: no tables, stdin or column options")
+            import importlib.util
+
             try:
-                from framing.batch.ray_runner import classify_with_ray
-            except ModuleNotFoundError:
+                has_ray = importlib.util.find_spec("ray") is not None
+            except (ImportError, ValueError):
+                has_ray = False
+            if not has_ray:
                 fail("--ray needs the ray extra: pip install -e '.[ray]'")
-            rows_in, rows_out, failed = classify_with_ray(
-                resolve_model(model),
-                inputs,
-                output,
-                sentences,
-                errors_path,
-                batch_size,
-                workers=ray_workers,
-                address=ray_address,
-                backend=backend,
-                options=ReadOptions(documents=documents),
-            )
+            from framing.batch.ray_runner import classify_with_ray
+            from framing.model.folder import check_model_folder
+
+            check_model_folder(resolve_model(model), trust=trust)  # one line here, not a traceback in a worker
+            with output_lock(output):
+                rows_in, rows_out, failed = classify_with_ray(
+                    resolve_model(model),
+                    inputs,
+                    output,
+                    sentences,
+                    errors_path,
+                    batch_size,
+                    workers=ray_workers,
+                    address=ray_address,
+                    backend=backend,
+                    options=ReadOptions(documents=documents),
+                    trust=trust,
+                )
             err_console.print(
                 f"{rows_in} input {unit}: {rows_in - failed} classified into {rows_out} output rows, "
                 f"{failed} in errors; written to {output}",
                 highlight=False,
             )
             return
-        classifier = load_classifier(model, backend)
+        classifier = load_classifier(model, backend, trust=trust)
         with progress_bar() as progress:
             if output is not None and not to_stdout:
                 task = progress.add_task(f"classifying {unit}", total=None)
@@ -181,6 +210,7 @@ def _classify(
                     chunk_sentences,
                     on_rows=lambda n: progress.advance(task, n),
                     options=options,
+                    restart=restart,
                 )
                 if kind != "jsonl":
                     write_table(streamed, output)
@@ -222,13 +252,20 @@ def _classify(
             sys.stdout.flush()
     except FramingError as exc:
         fail(str(exc))
+    except OSError as exc:
+        # A read-only folder, a full disk, a folder where a file should be: one line, not a traceback.
+        verb = "read" if exc.filename in {str(p) for p in inputs} else "write"
+        fail(f"{exc.filename or output}: cannot {verb} ({exc.strerror or exc})")
     _report_documents(documents)
     if not to_stdout:
         _print_rows(collected)
     errors = sorted(bad + skipped, key=input_order(inputs))
     if errors:
         errors_file = errors_path or Path("framing-errors.jsonl")
-        write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))
+        try:
+            write_jsonl_atomic(errors_file, (e.to_dict() for e in errors))
+        except OSError as exc:
+            fail(f"{exc.filename or errors_file}: cannot write ({exc.strerror or exc})")
         err_console.print(f"{len(errors)} input row(s) could not be classified: see {errors_file}", highlight=False)
     err_console.print(
         f"{n_read + len(bad)} input {unit}: {n_read - len(skipped)} classified into {len(collected)} output rows, "

@@ -10,6 +10,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,7 +29,8 @@ DEFAULT_MODEL_ENV = "FRAMING_MODEL"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message quotes the user's data (file names, field values): never read it as markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -58,13 +60,13 @@ def quiet_transformers() -> None:
         transformers_logging.disable_progress_bar()
 
 
-def load_classifier(model: Path | None, backend: str = "auto"):
+def load_classifier(model: Path | None, backend: str = "auto", trust: bool = False):
     from framing.model.classifier import FramingClassifier
 
     path = resolve_model(model)
     quiet_transformers()
     with console.status(f"loading model {path}", spinner="dots"):
-        return FramingClassifier.from_pretrained(path, backend=backend)
+        return FramingClassifier.from_pretrained(path, backend=backend, trust=trust)
 
 
 def progress_bar() -> Progress:

@@ -43,12 +43,22 @@ def corpus_agreement(
     files: Annotated[list[Path] | None, typer.Argument(help="relabel files (default: data/agreement/*.jsonl)")] = None,
 ) -> None:
     """Cohen's kappa between the first labels and a blind relabelling, per language."""
-    import json as json_module
-
     from framing.training.corpus_stats import agreement
+    from framing.training.data import iter_raw_rows
 
     files = files or sorted(Path("data/agreement").glob("*.jsonl"))
-    rows = [json_module.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    try:
+        for path in files:
+            for number, row in iter_raw_rows(path):
+                for key in ("lang", "first_label", "second_label"):
+                    if not isinstance(row.get(key), str) or not row[key].strip():
+                        raise FramingError(f"{path}:{number}: field '{key}' is missing or not a non-empty string")
+                rows.append(row)
+    except FramingError as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"{', '.join(map(str, files)) or 'data/agreement'}: no rows")
     table = Table(title="Blind relabelling agreement")
     extra = {
         "span_exact": "span exact",

@@ -23,6 +23,9 @@ def evaluate(
     ] = None,
     bootstrap: Annotated[int, typer.Option(help="resamples for the macro-F1 intervals (0: none)", min=0)] = 1000,
     seed: Annotated[int, typer.Option(help="seed of the resampling")] = 0,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="load a model folder that has no checksums.json (nothing to verify it against)")
+    ] = False,
 ) -> None:
     """Score a model on labelled data: macro-F1 overall and per language with bootstrap intervals
     (resampling articles when rows name them, else sentences), per-label P/R/F1."""
@@ -33,7 +36,7 @@ def evaluate(
         from framing.training.evaluate import evaluate_rows, predict_rows, prediction_rows, render_report
 
         rows = load_sample(data)
-        classifier = load_classifier(model, backend)
+        classifier = load_classifier(model, backend, trust=trust)
         probs = predict_rows(classifier, rows, batch_size, use_context=context)
         report = evaluate_rows(classifier, rows, n_bootstrap=bootstrap, seed=seed, probs=probs)
     except FramingError as exc:

@@ -99,7 +99,8 @@ def outlets(
     except OSError as exc:
         fail(f"{exc.filename or output}: cannot write ({exc.strerror})")
     console.print(render_terminal(report))
-    console.print(f"report written to {written['html']} (tables: {', '.join(p.name for k, p in written.items() if k != 'html')})")
+    tables = ", ".join(p.name for k, p in written.items() if k != "html")
+    console.print(f"report written to {written['html']} (tables: {tables})", markup=False)
 
 
 def _model_folder(model: Path | None) -> Path | None:

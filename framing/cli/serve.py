@@ -39,6 +39,11 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8000,
     max_mb: Annotated[float, typer.Option("--max-mb", help="largest accepted paste or upload, in MB")] = 2.0,
+    max_sentences: Annotated[int, typer.Option(help="most sentences one request may classify (413 above)", min=1)] = 5000,
+    time_limit: Annotated[float, typer.Option(help="seconds a request may take, queue included (503 past it)", min=0.1)] = 60.0,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="load a model folder that has no checksums.json (nothing to verify it against)")
+    ] = False,
 ) -> None:
     """Serve a web page to read articles by their framing, and a JSON API (/api/classify, /api/outlets)."""
     import uvicorn
@@ -60,11 +65,20 @@ def serve(
     except OSError as exc:
         fail(str(exc))
     try:
-        classifier = load_classifier(model)
+        classifier = load_classifier(model, trust=trust)
     except FramingError as exc:
         sock.close()
         fail(str(exc))
-    app = create_app(classifier, max_bytes=int(max_mb * 1024 * 1024))
+    # On this computer only, answer only to its own names: a page on another site whose name
+    # is made to resolve to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+    hosts = {"localhost", "127.0.0.1", "::1", host} if _is_loopback(host) else None
+    app = create_app(
+        classifier,
+        max_bytes=int(max_mb * 1024 * 1024),
+        max_sentences=max_sentences,
+        time_limit=time_limit,
+        allowed_hosts=hosts,
+    )
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     console.print(f"framing is ready: open [bold]http://{shown_host}:{bound_port}/[/] in your browser (Ctrl+C stops it)")

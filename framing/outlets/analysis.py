@@ -26,6 +26,7 @@ import numpy as np
 
 from framing.batch.inputs import InputError, read_text
 from framing.errors import FramingError
+from framing.limits import MAX_LINE_BYTES, RowError, line_too_long, loads_limited
 from framing.model.labels import LABELS, SOURCE_TYPES, SOURCED_LABELS
 from framing.model.langid import UNDETERMINED
 from framing.outlets import quantify
@@ -137,13 +138,19 @@ def _iter_json_objects(path: Path) -> Iterator[tuple[int, dict]]:
         text = read_text(path)
     except InputError as exc:
         raise OutletsInputError(str(exc)) from None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSONL lines end at "\n" only: str.splitlines() would also split at U+2028 or U+0085
+    # inside an outlet name, which `framing classify` writes unescaped, as JSON allows.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_BYTES:
+            raise OutletsInputError(f"{path}:{number}: {line_too_long(len(line.encode('utf-8')))}")
         try:
-            row = json.loads(line)
+            row = loads_limited(line)
         except json.JSONDecodeError as exc:
             raise OutletsInputError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        except RowError as exc:
+            raise OutletsInputError(f"{path}:{number}: {exc}") from None
         if not isinstance(row, dict):
             raise OutletsInputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
         yield number, row
@@ -157,7 +164,7 @@ def _text_field(row: dict, name: str, where: str) -> str:
 
 
 def _label(value: object, name: str, where: str) -> str:
-    if value not in _I:
+    if not isinstance(value, str) or value not in _I:  # a list or an object is not hashable
         raise OutletsInputError(f"{where}: {name} {value!r} is not one of {', '.join(LABELS)}")
     return str(value)
 

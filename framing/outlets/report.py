@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from framing.files import atomic_open, write_json_atomic, write_text_atomic
+from framing.files import atomic_open, safe_csv_cell, write_json_atomic, write_text_atomic
 from framing.model.labels import LABELS, SOURCE_TYPES
 
 COLOURS: dict[str, str] = {  # colour-blind safe (ColorBrewer Dark2), `other` neutral
@@ -587,7 +587,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
+            writer.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else safe_csv_cell(v)) for v in row])
 
 
 def _ci(ci: Sequence[float] | None, i: int) -> float | None:
@@ -772,6 +772,7 @@ def render_terminal(report: dict):
     Compact enough for an 80-column terminal; the HTML report has the full numbers."""
     from rich import box
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -780,7 +781,8 @@ def render_terminal(report: dict):
     colours = {"attributed_fact": "green", "analyst_claim": "magenta", "unattributed_assertion": "yellow", "other": "dim"}
     parts: list = []
     for lang, section in report["languages"].items():
-        title = f"{lang}: {section['n_outlets']} outlets, {section['n_articles']} articles, {section['n_sentences']} sentences"
+        counted = f"{section['n_outlets']} outlets, {section['n_articles']} articles, {section['n_sentences']} sentences"
+        title = f"{escape(lang)}: {counted}"
         mix = f" standardised to the common {stratify} mix" if stratify else ""
         table = Table(
             title=title,
@@ -798,7 +800,7 @@ def render_terminal(report: dict):
             pooled = entry.get("pooled", False)
             n_art = section["n_articles"] if pooled else entry["n_articles"]
             n_sent = section["n_sentences"] if pooled else entry["n_sentences"]
-            cells = [f"{entry['outlet']}\n[dim]{n_art} art, {n_sent} sent[/]"]
+            cells = [f"{escape(str(entry['outlet']))}\n[dim]{n_art} art, {n_sent} sent[/]"]  # a name is data, not markup
             cells += [f"{100 * values[label]:.0f}%\n[dim]{_short_pct_ci(ci[label] if ci else None)}[/]" for label in LABELS]
             cells += [f"{_idx(index)}\n[dim]{_short_idx_ci(index_ci)}[/]"]
             test = entry.get("vs_rest")

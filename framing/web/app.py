@@ -9,12 +9,17 @@ temporary folder that is removed when the request ends.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,10 +27,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from framing.batch.classify import classify_article_rows, classify_sentence_rows
 from framing.batch.inputs import BadRow, InputError, InputRow, iter_jsonl, read_document
+from framing.limits import RowError, loads_limited
+from framing.model.classifier import FramingClassifier
 from framing.model.labels import DEFINITIONS, LABELS
 from framing.outlets.analysis import OutletsSettings
 
@@ -34,6 +42,19 @@ _OUTLET_DEFAULTS = OutletsSettings()
 
 STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+#: Work limits per request: bytes alone did not bound work (a 2 MB paste held the model for
+#: 147 s). About 20 s of model time on 2 cores; a larger job belongs to `framing classify`.
+DEFAULT_MAX_SENTENCES = 5000
+#: Seconds a request may take, waiting for its turns included, before it is answered 503.
+DEFAULT_TIME_LIMIT = 60.0
+#: Requests admitted at once (running or waiting for the model); more are answered 503 at once,
+#: so a burst cannot pile up memory and threads.
+DEFAULT_QUEUE = 16
+#: Sentences per turn at the model: requests take turns in arrival order, so a small request
+#: waits for one turn of a big one, not for all of it.
+TURN_SENTENCES = 32
+#: Outlets compared per language on the web; pairwise tests grow with the square of it.
+MAX_WEB_OUTLETS = 30
 #: Multipart framing around an upload (boundaries, headers, the other form fields).
 _FORM_OVERHEAD = 64 * 1024
 #: Malformed JSONL lines named in one error message; past that the count is enough to act on.
@@ -127,8 +148,11 @@ class ErrorResponse(BaseModel):
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "unreadable input: invalid UTF-8, malformed JSONL lines, no text"},
-    413: {"model": ErrorResponse, "description": "input larger than the server's limit"},
+    403: {"model": ErrorResponse, "description": "a cross-origin form post (another site's page), refused"},
+    413: {"model": ErrorResponse, "description": "input larger than the server's limit, in bytes or in sentences"},
     415: {"model": ErrorResponse, "description": "unsupported file type"},
+    422: {"model": ErrorResponse, "description": "more work than the server does per request (e.g. too many outlets)"},
+    503: {"model": ErrorResponse, "description": "the server is busy, or the request ran past its time limit; retry later"},
 }
 
 
@@ -327,7 +351,8 @@ def _articles_from_sentence_rows(classifier, rows: list[InputRow], skipped: list
 def _detail(message: str, tmp_path: Path, name: str) -> str:
     """InputError messages name the temporary file; name the upload instead, and spell out the line."""
     message = message.replace(str(tmp_path), name)
-    return re.sub(rf"^{re.escape(name)}:(\d+): ", rf"{name}, line \1: ", message)
+    # A function, not a template: a name such as "a\q.txt" is not a regex replacement string.
+    return re.sub(rf"^{re.escape(name)}:(\d+): ", lambda m: f"{name}, line {m.group(1)}: ", message)
 
 
 def _safe_name(filename: str | None) -> str:
@@ -353,15 +378,128 @@ def _uploaded_file(data: bytes, name: str) -> Iterator[Path]:
 _URL_ONLY = re.compile(r"^\s*(https?|ftp)://\S+\s*$", re.IGNORECASE)
 
 
+def _busy(detail: str, retry_after: int = 5) -> HTTPException:
+    return HTTPException(503, detail, headers={"Retry-After": str(retry_after)})
+
+
+class FairTurns:
+    """A lock granted in arrival order. Each request holds it for one turn (a few dozen
+    sentences) and queues again, so requests share the model round-robin: a big request in
+    flight delays a small one by one turn, not by all of its work. Waiting ends at a deadline."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+
+    @contextlib.contextmanager
+    def turn(self, deadline: float | None = None) -> Iterator[None]:
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            while self._queue[0] is not me:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._queue.remove(me)
+                    self._cond.notify_all()
+                    raise TimeoutError
+                self._cond.wait(remaining)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._queue.popleft()
+                self._cond.notify_all()
+
+
+class BudgetedClassifier:
+    """The classifier as one web request sees it: a sentence budget, a deadline, and the model
+    only in turns. `classify_articles` is FramingClassifier's own (segmentation, context,
+    language), run over this object's `predict`."""
+
+    classify_articles = FramingClassifier.classify_articles
+    classify_article = FramingClassifier.classify_article
+
+    def __init__(self, classifier, turns: FairTurns, max_sentences: int, time_limit: float) -> None:
+        self.classifier = classifier
+        self.turns = turns
+        self.max_sentences = max_sentences
+        self.time_limit = time_limit
+        self.deadline = time.monotonic() + time_limit
+        self.used = 0
+
+    def _out_of_time(self) -> HTTPException:
+        return _busy(
+            f"The request ran past the server's {self.time_limit:g} s limit (the server may be busy with other "
+            "requests); try again, send less text, or use `framing classify` for large inputs.",
+            retry_after=10,
+        )
+
+    def predict(
+        self,
+        sentences: Sequence[str],
+        contexts: Sequence[str | None] | None = None,
+        batch_size: int = 32,
+        on_batch=None,
+    ) -> list:
+        self.used += len(sentences)
+        if self.used > self.max_sentences:
+            raise HTTPException(
+                413,
+                f"The input has more than {self.max_sentences} sentences, the limit per request; split it, "
+                "or use `framing classify` for large inputs.",
+            )
+        contexts = list(contexts) if contexts is not None else [None] * len(sentences)
+        out = []
+        for begin in range(0, len(sentences), TURN_SENTENCES):
+            end = begin + TURN_SENTENCES
+            if time.monotonic() > self.deadline:
+                raise self._out_of_time()
+            try:
+                with self.turns.turn(self.deadline):
+                    out += self.classifier.predict(sentences[begin:end], contexts[begin:end], batch_size)
+            except TimeoutError:
+                raise self._out_of_time() from None
+            if on_batch:
+                on_batch(len(sentences[begin:end]))
+        return out
+
+
 class WebService:
     """The loaded model plus the request handling that does not depend on FastAPI."""
 
-    def __init__(self, classifier, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        classifier,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_sentences: int = DEFAULT_MAX_SENTENCES,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        queue: int = DEFAULT_QUEUE,
+    ) -> None:
         self.classifier = classifier
         self.max_bytes = max_bytes
+        self.max_sentences = max_sentences
+        self.time_limit = time_limit
         # Hugging Face fast tokenizers are not safe to call from several threads at once, and on
-        # a 2-core machine parallel model calls would only compete; one request runs at a time.
-        self._lock = threading.Lock()
+        # a 2-core machine parallel model calls would only compete: one turn at the model at a
+        # time, granted in arrival order.
+        self.turns = FairTurns()
+        self._slots = threading.BoundedSemaphore(queue)
+        # The outlet report runs in a child process that is killed at the time limit; one at a
+        # time, as resampling is as CPU-hungry as the model.
+        self._outlet_slot = threading.BoundedSemaphore(1)
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """A place in the bounded queue, or 503 at once."""
+        if not self._slots.acquire(blocking=False):
+            raise _busy("The server is busy with other requests; try again in a few seconds.")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def budgeted(self) -> BudgetedClassifier:
+        return BudgetedClassifier(self.classifier, self.turns, self.max_sentences, self.time_limit)
 
     def classify_bytes(self, data: bytes, name: str, mode: str = "auto") -> ClassifyResponse:
         suffix = Path(name).suffix.lower()
@@ -418,11 +556,11 @@ class WebService:
 
     def _respond(self, name: str, kind: str, mode: str, rows: list[InputRow]) -> ClassifyResponse:
         skipped: list[BadRow] = []
-        with self._lock:
-            if mode == "sentences":
-                articles = _articles_from_sentence_rows(self.classifier, rows, skipped, name)
-            else:
-                articles = _articles_from_article_rows(self.classifier, rows, skipped)
+        classifier = self.budgeted()
+        if mode == "sentences":
+            articles = _articles_from_sentence_rows(classifier, rows, skipped, name)
+        else:
+            articles = _articles_from_article_rows(classifier, rows, skipped)
         if not articles:
             reasons = "; ".join(f"line {e.line}: {e.reason}" for e in skipped[:_MAX_LINES_NAMED])
             raise HTTPException(400, f"{name}: nothing to classify ({reasons}).")
@@ -451,9 +589,11 @@ async def _read_json_body(request: Request) -> str | list[InputRow]:
     import json
 
     try:
-        body = json.loads(await request.body())
+        body = loads_limited(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"The JSON body is not valid JSON ({getattr(exc, 'msg', None) or exc.reason}).") from None
+    except RowError as exc:
+        raise HTTPException(400, f"The JSON body is refused: {exc}.") from None
     if not isinstance(body, dict) or len(set(body) & {"text", "sentences"}) != 1 or set(body) - {"text", "sentences"}:
         raise HTTPException(400, 'Send a JSON object with either "text" (an article) or "sentences" (a list), and nothing else.')
     if "text" in body:
@@ -472,6 +612,47 @@ async def _read_json_body(request: Request) -> str | list[InputRow]:
     return rows
 
 
+class _StrictMultiPartParser(MultiPartParser):
+    """Starlette's parser decodes a text field that is not UTF-8 as Latin-1, so garbled Arabic
+    was classified with a 200; docs/web.md promises a 400 naming the field."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                bytes(part.data).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MultiPartException(
+                    f"The form field '{part.field_name}' is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                    "send text as UTF-8."
+                ) from None
+        super().on_part_end()
+
+
+async def _parse_form(request: Request, max_part_size: int) -> FormData:
+    """The request's form, with every text field strictly UTF-8 (400 otherwise). Stored on the
+    request so that Starlette closes its uploaded files when the request ends."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        try:
+            async with aclosing(request.stream()) as stream:
+                form = await _StrictMultiPartParser(
+                    request.headers, stream, max_files=1, max_fields=8, max_part_size=max_part_size
+                ).parse()
+        except MultiPartException as exc:
+            raise HTTPException(400, exc.message) from None
+    else:
+        body = await request.body()
+        try:
+            items = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=8)
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, f"The form is not valid UTF-8 ({exc.reason}); send text as UTF-8.") from None
+        except ValueError as exc:
+            raise HTTPException(400, f"Malformed form ({exc}).") from None
+        form = FormData(items)
+    request._form = form  # Starlette's Request.close() closes the form's files
+    return form
+
+
 async def _read_form(request: Request, service: WebService) -> tuple[str | None, UploadFile | None, str]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -482,7 +663,7 @@ async def _read_form(request: Request, service: WebService) -> tuple[str | None,
         )
     # The middleware already caps the whole body; a text field may use all of it, and one just
     # over the limit is then refused with a 413 that says so, not the parser's generic 400.
-    form = await request.form(max_files=1, max_fields=8, max_part_size=service.max_bytes + _FORM_OVERHEAD)
+    form = await _parse_form(request, service.max_bytes + _FORM_OVERHEAD)
     text = form.get("text")
     upload = form.get("file")
     mode = form.get("mode") or "auto"
@@ -574,9 +755,12 @@ def _outlet_settings(form_values: dict[str, str]) -> dict[str, Any]:
     return settings
 
 
-def outlet_report(data: bytes, name: str, settings: dict[str, Any], model_path: str | None = None) -> dict[str, Any]:
+def outlet_report(
+    data: bytes, name: str, settings: dict[str, Any], model_path: str | None = None, max_outlets: int | None = None
+) -> dict[str, Any]:
     """`framing outlets`' analysis of an uploaded classified JSONL file, as JSON-ready data; shares
-    are also corrected with the confusion file of the served model, when it ships one."""
+    are also corrected with the confusion file of the served model, when it ships one.
+    `max_outlets` refuses (422) more eligible outlets per language than that."""
     from framing.errors import FramingError
     from framing.outlets.analysis import OutletsSettings, analyse, load_articles
     from framing.outlets.quantify import rates_for_rows
@@ -584,12 +768,91 @@ def outlet_report(data: bytes, name: str, settings: dict[str, Any], model_path: 
     with _uploaded_file(data, name) as path:
         try:
             articles = load_articles([path], None, settings.get("stratify"))
+            outlet_settings = OutletsSettings(**settings)
+            if max_outlets is not None:
+                _check_outlet_budget(articles, outlet_settings, max_outlets)
             made_by = {a.model_sha256 for a in articles if a.model_sha256}
             calibration, why_not = rates_for_rows(Path(model_path) if model_path else None, made_by)
-            report = analyse(articles, OutletsSettings(**settings), calibration, why_not)
+            report = analyse(articles, outlet_settings, calibration, why_not)
         except FramingError as exc:
             raise HTTPException(400, _detail(str(exc), path, name)) from None
     return {"inputs": [name], **report}
+
+
+def _check_outlet_budget(articles, settings, max_outlets: int) -> None:
+    """Pairwise tests (and the permutations each needs) grow with the square of the outlets
+    compared: 200 outlets at low thresholds ran past 60 s. Refuse before resampling starts."""
+    from collections import Counter
+
+    n_articles: Counter = Counter()
+    n_sentences: Counter = Counter()
+    for article in articles:
+        n_articles[article.lang, article.outlet] += 1
+        n_sentences[article.lang, article.outlet] += int(article.counts.sum())
+    eligible: Counter = Counter(
+        lang
+        for (lang, outlet), n in n_articles.items()
+        if n >= settings.min_articles and n_sentences[lang, outlet] >= settings.min_sentences
+    )
+    for lang, n in sorted(eligible.items()):
+        if n > max_outlets:
+            raise HTTPException(
+                422,
+                f"{n} outlets in '{lang}' qualify for comparison at these thresholds; the web page compares at most "
+                f"{max_outlets}. Raise min_articles or min_sentences, or run `framing outlets` on the command line.",
+            )
+
+
+def _outlet_child(conn, data: bytes, name: str, settings: dict[str, Any], max_outlets: int, model_path: str | None) -> None:
+    """The outlet report in a child process, its answer sent back as plain data."""
+    try:
+        conn.send(("ok", outlet_report(data, name, settings, model_path, max_outlets)))
+    except HTTPException as exc:
+        conn.send(("http", exc.status_code, exc.detail))
+    except Exception as exc:  # the parent answers 500 with the type; the child's stderr has the traceback
+        conn.send(("crash", type(exc).__name__))
+        raise
+    finally:
+        conn.close()
+
+
+_OUTLET_CONTEXT = multiprocessing.get_context("forkserver")
+# Forked from a server that has already imported the analysis: a child starts in milliseconds.
+_OUTLET_CONTEXT.set_forkserver_preload(["framing.web.app", "framing.outlets.analysis"])
+
+
+def outlet_report_limited(
+    data: bytes, name: str, settings: dict[str, Any], time_limit: float, model_path: str | None = None
+) -> dict[str, Any]:
+    """`outlet_report` in a child process that is killed at `time_limit` seconds (503): a thread
+    cannot be stopped, and a runaway resampling would hold a core after its request is gone."""
+    receive, send = _OUTLET_CONTEXT.Pipe(duplex=False)
+    child = _OUTLET_CONTEXT.Process(
+        target=_outlet_child, args=(send, data, name, settings, MAX_WEB_OUTLETS, model_path), daemon=True
+    )
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(time_limit):
+            raise _busy(
+                f"The outlet report ran past the server's {time_limit:g} s limit; raise min_articles or "
+                "min_sentences, or run `framing outlets` on the command line.",
+                retry_after=10,
+            )
+        try:
+            answer = receive.recv()
+        except EOFError:
+            answer = ("crash", f"exit code {child.exitcode}")
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if answer[0] == "ok":
+        return answer[1]
+    if answer[0] == "http":
+        raise HTTPException(answer[1], answer[2])
+    raise RuntimeError(f"outlet report failed in its worker ({answer[1]})")
 
 
 def _back_link(html: str) -> str:
@@ -602,19 +865,31 @@ def _back_link(html: str) -> str:
     return html if at < 0 else html[: at + 6] + link + html[at + 6 :]
 
 
-def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> FastAPI:
+def create_app(
+    classifier_or_path: Any,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_sentences: int = DEFAULT_MAX_SENTENCES,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    queue: int = DEFAULT_QUEUE,
+    allowed_hosts: Iterable[str] | None = None,
+    trust: bool = False,
+) -> FastAPI:
     """The web app around one loaded classifier. Give a `FramingClassifier` or a model folder;
-    a folder is loaded here, once, before the server accepts requests."""
+    a folder is loaded here, once, before the server accepts requests.
+
+    `max_sentences` (413 above it) and `time_limit` (503 past it) bound each request's work;
+    `queue` requests are admitted at once (503 beyond). `allowed_hosts`, when given, are the
+    only Host header names answered (a DNS-rebinding page names its own host); cross-origin
+    POSTs are always refused."""
     model_path: str | None = None
     if isinstance(classifier_or_path, str | Path):
-        from framing.model.classifier import FramingClassifier
-
         model_path = str(classifier_or_path)
-        classifier = FramingClassifier.from_pretrained(classifier_or_path)
+        classifier = FramingClassifier.from_pretrained(classifier_or_path, trust=trust)
     else:
         classifier = classifier_or_path
         model_path = str(classifier.path) if getattr(classifier, "path", None) else None
-    service = WebService(classifier, max_bytes)
+    service = WebService(classifier, max_bytes, max_sentences, time_limit, queue)
+    hosts = {h.lower().strip("[]") for h in allowed_hosts} if allowed_hosts is not None else None
 
     app = FastAPI(
         title="framing",
@@ -629,10 +904,14 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        refusal = _refuse_foreign(request, hosts)
+        response = refusal if refusal is not None else await call_next(request)
         response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Never a referrer to another host; and unlike "no-referrer", under which browsers send
+        # `Origin: null` with the page's own form posts, same-origin posts keep their Origin, so
+        # the cross-origin check can refuse "null" (a sandboxed frame elsewhere sends it).
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -671,18 +950,19 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
         openapi_extra=_CLASSIFY_FORM,
     )
     async def classify(request: Request) -> ClassifyResponse:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            body = await _read_json_body(request)
-            if isinstance(body, str):
-                return await run_in_threadpool(service.classify_text, body)
-            return await run_in_threadpool(service.classify_sentences, body)
-        text, upload, mode = await _read_form(request, service)
-        if upload is not None:
-            if text and text.strip():
-                raise HTTPException(400, "Give either 'text' or 'file', not both.")
-            data = await _read_upload(upload, service)
-            return await run_in_threadpool(service.classify_bytes, data, upload.filename or "upload.txt", mode)
-        return await run_in_threadpool(service.classify_text, text or "")
+        with service.admitted():
+            if request.headers.get("content-type", "").startswith("application/json"):
+                body = await _read_json_body(request)
+                if isinstance(body, str):
+                    return await run_in_threadpool(service.classify_text, body)
+                return await run_in_threadpool(service.classify_sentences, body)
+            text, upload, mode = await _read_form(request, service)
+            if upload is not None:
+                if text and text.strip():
+                    raise HTTPException(400, "Give either 'text' or 'file', not both.")
+                data = await _read_upload(upload, service)
+                return await run_in_threadpool(service.classify_bytes, data, upload.filename or "upload.txt", mode)
+            return await run_in_threadpool(service.classify_text, text or "")
 
     async def outlet_upload(request: Request) -> tuple[str, bytes, dict[str, Any]]:
         content_type = request.headers.get("content-type", "")
@@ -690,7 +970,7 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
             raise HTTPException(
                 415, "Send a multipart form with the classified JSONL as 'file', e.g. curl -F file=@classified.jsonl."
             )
-        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+        form = await _parse_form(request, 64 * 1024)
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise HTTPException(400, "Upload a classified JSONL file (the output of `framing classify -o`) as 'file'.")
@@ -701,8 +981,14 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
         return name, await _read_upload(upload, service), _outlet_settings(values)
 
     def locked_report(data: bytes, name: str, settings: dict[str, Any]) -> dict[str, Any]:
-        with service._lock:  # resampling is as CPU-hungry as the model: one heavy job at a time
-            return outlet_report(data, name, settings, model_path)
+        # Resampling is as CPU-hungry as the model: one report at a time, in a child process
+        # killed at the time limit, so classify requests keep their turns meanwhile.
+        if not service._outlet_slot.acquire(blocking=False):
+            raise _busy("The server is making another outlet report; try again in a few seconds.")
+        try:
+            return outlet_report_limited(data, name, settings, service.time_limit, model_path)
+        finally:
+            service._outlet_slot.release()
 
     @app.post(
         "/api/outlets",
@@ -736,6 +1022,25 @@ def create_app(classifier_or_path: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> F
         return HTMLResponse(html, headers=headers)
 
     return app
+
+
+def _refuse_foreign(request: Request, hosts: set[str] | None) -> Response | None:
+    """403 for a POST from another site's page (its Origin is not this server), 400 for a Host
+    this server does not answer to; None to go on. Requests without an Origin header (curl,
+    scripts, same-origin GETs) are the user's own and pass."""
+    host = request.headers.get("host", "")
+    if hosts is not None:
+        name = urlsplit(f"//{host}").hostname or ""
+        if name.lower() not in hosts:
+            return JSONResponse({"detail": f"Unknown Host {host!r}: this server answers to {', '.join(sorted(hosts))}."}, 400)
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
+        return JSONResponse({"detail": f"Cross-origin request from {origin!r} refused: use the page this server serves."}, 403)
+    return None
 
 
 def _error_page(message: str) -> str:

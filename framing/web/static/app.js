@@ -343,7 +343,10 @@ function exportRows(result) {
 }
 
 function csvCell(value) {
-  const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+  let text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+  // A text cell starting with = + - @ (or tab, CR) is a formula to spreadsheet programs: an outlet
+  // or sentence such as =HYPERLINK(...) must stay text (framing.files.safe_csv_cell does the same).
+  if (typeof value !== "number" && /^[=+\-@\t\r]/.test(text)) text = "'" + text;
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

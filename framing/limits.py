@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 from framing.errors import FramingError
@@ -95,3 +96,41 @@ def _has_lone_surrogate(value: object) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def iter_json_objects(path: Path, error: type[FramingError] = FramingError) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file, all or nothing: the one
+    reader of every file that must be wholly usable (a corpus, an outlets input, a calibration
+    file, a classified file to export). The first unusable line raises `error` naming the file,
+    the line and the problem. Lines end at "\\n" only, are read in bounded pieces, and carry the
+    nesting and surrogate limits; `framing classify`'s reader, which turns bad lines into error
+    rows instead, applies the same limits through `iter_lines` and `loads_limited`."""
+    if not path.exists():
+        raise error(f"{path}: file not found")
+    if path.is_dir():
+        raise error(f"{path}: is a folder, not a file")
+    try:
+        with path.open("rb") as fh:
+            if b"\x00" in fh.read(8192):
+                raise error(f"{path}: binary file, expected UTF-8 JSONL")
+            fh.seek(0)
+            for number, (raw, size) in enumerate(iter_lines(fh), 1):
+                if not raw:
+                    raise error(f"{path}:{number}: {line_too_long(size)}")
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise error(f"{path}:{number}: invalid UTF-8 ({exc.reason})") from None
+                if not line.strip():
+                    continue
+                try:
+                    row = loads_limited(line)
+                except json.JSONDecodeError as exc:
+                    raise error(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+                except RowError as exc:
+                    raise error(f"{path}:{number}: {exc}") from None
+                if not isinstance(row, dict):
+                    raise error(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+                yield number, row
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from None

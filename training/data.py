@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framing.errors import FramingError
-from framing.limits import RowError, iter_lines, line_too_long, loads_limited
+from framing.limits import iter_json_objects
 from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
 from framing.training.config import Config
 
@@ -64,32 +63,14 @@ def _open_text(path: Path):
 def iter_raw_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, row) for each record of a JSONL or CSV file; bad lines raise CorpusError."""
     path = Path(path)
+    if path.suffix.lower() != ".csv":
+        yield from iter_json_objects(path, CorpusError)
+        return
     with _open_text(path) as fh:
         try:
-            if path.suffix.lower() == ".csv":
-                reader = csv.DictReader(fh)
-                for row in reader:
-                    yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
-                return
-            # Lines are read in bounded pieces: one 200 MB line must be an error, not 200 MB of memory.
-            for number, (raw, size) in enumerate(iter_lines(fh.buffer), 1):
-                if not raw:
-                    raise CorpusError(f"{path}:{number}: {line_too_long(size)}")
-                try:
-                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise CorpusError(f"{path}:{number}: invalid UTF-8 ({exc.reason})") from None
-                if not line.strip():
-                    continue
-                try:
-                    row = loads_limited(line)
-                except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-                except RowError as exc:
-                    raise CorpusError(f"{path}:{number}: {exc}") from None
-                if not isinstance(row, dict):
-                    raise CorpusError(f"{path}:{number}: expected a JSON object")
-                yield number, row
+            reader = csv.DictReader(fh)
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path}: invalid UTF-8 ({exc.reason} at byte {exc.start})") from None
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from framing.batch.inputs import InputError
+from framing.limits import iter_json_objects
 from framing.model.labels import DEFINITIONS, LABELS, SOURCE_TYPES, SOURCED_LABELS
 
 #: Control and object tag names shared by the labelling config, the tasks and the import.
@@ -52,24 +53,15 @@ def read_classified(paths: Iterable[Path]) -> list[tuple[dict, str | None]]:
         previous: dict | None = None
         if not path.is_file():
             raise LabelStudioError(f"{path}: file not found")
-        with path.open(encoding="utf-8-sig") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise LabelStudioError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                    raise LabelStudioError(f"{path}:{number}: expected an object with a string 'text'")
-                scores = row.get("scores")
-                if not isinstance(scores, dict) or any(not isinstance(scores.get(label), int | float) for label in LABELS):
-                    raise LabelStudioError(
-                        f"{path}:{number}: no 'scores' for every label; export reads `framing classify` output"
-                    )
-                same = previous is not None and row.get("article") is not None and previous.get("article") == row.get("article")
-                out.append((row, previous["text"] if same else None))
-                previous = row
+        for number, row in iter_json_objects(path, LabelStudioError):
+            if not isinstance(row.get("text"), str):
+                raise LabelStudioError(f"{path}:{number}: expected an object with a string 'text'")
+            scores = row.get("scores")
+            if not isinstance(scores, dict) or any(not isinstance(scores.get(label), int | float) for label in LABELS):
+                raise LabelStudioError(f"{path}:{number}: no 'scores' for every label; export reads `framing classify` output")
+            same = previous is not None and row.get("article") is not None and previous.get("article") == row.get("article")
+            out.append((row, previous["text"] if same else None))
+            previous = row
     return out
 
 

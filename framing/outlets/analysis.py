@@ -13,7 +13,6 @@ compared; a gold file can also be joined by `id` (see `read_sentences`).
 from __future__ import annotations
 
 import gc
-import json
 import math
 import re
 import zlib
@@ -24,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from framing.batch.inputs import InputError, read_text
 from framing.errors import FramingError
-from framing.limits import MAX_LINE_BYTES, RowError, line_too_long, loads_limited
+from framing.limits import iter_json_objects
 from framing.model.labels import LABELS, SOURCE_TYPES, SOURCED_LABELS
 from framing.model.langid import UNDETERMINED
 from framing.outlets import quantify
@@ -134,26 +132,7 @@ class Article:
 
 
 def _iter_json_objects(path: Path) -> Iterator[tuple[int, dict]]:
-    try:
-        text = read_text(path)
-    except InputError as exc:
-        raise OutletsInputError(str(exc)) from None
-    # JSONL lines end at "\n" only: str.splitlines() would also split at U+2028 or U+0085
-    # inside an outlet name, which `framing classify` writes unescaped, as JSON allows.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        if len(line) > MAX_LINE_BYTES:
-            raise OutletsInputError(f"{path}:{number}: {line_too_long(len(line.encode('utf-8')))}")
-        try:
-            row = loads_limited(line)
-        except json.JSONDecodeError as exc:
-            raise OutletsInputError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-        except RowError as exc:
-            raise OutletsInputError(f"{path}:{number}: {exc}") from None
-        if not isinstance(row, dict):
-            raise OutletsInputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        yield number, row
+    return iter_json_objects(path, OutletsInputError)
 
 
 def _text_field(row: dict, name: str, where: str) -> str:

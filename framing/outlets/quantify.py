@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from framing.errors import FramingError
+from framing.limits import iter_json_objects
 from framing.model.labels import LABELS
 
 K = len(LABELS)
@@ -551,17 +552,5 @@ def join_gold(classified: Path, corpus: Path) -> list[dict]:
 
 
 def _json_rows(path: Path) -> Iterator[tuple[str, dict]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CalibrationError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise CalibrationError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+    for number, row in iter_json_objects(path, CalibrationError):
         yield f"{path}:{number}", row

@@ -123,10 +123,11 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
     stats: dict = {}
 
     if path in BASELINE_BATCHES:
-        from framing.model.classifier import FramingClassifier
-        from framing.model.labels import LABEL2ID
         from transformers import pipeline
         from transformers.utils import logging as transformers_logging
+
+        from framing.model.classifier import FramingClassifier
+        from framing.model.labels import LABEL2ID
 
         # The same fine-tuned weights (an adapter is merged into its base), run the way the
         # transformers docs show: a text-classification pipeline, batches in input order. The
@@ -162,6 +163,7 @@ def worker(path: str, model_dir: Path, input_file: Path, result_file: Path) -> N
             classifier.onnx = TimedRunner(classifier.onnx, row_by_row=path != "onnx_int8_batched")
             if path == "onnx_int8_rows_in_turn":
                 import onnxruntime as ort
+
                 from framing.model.onnx_backend import session_options
 
                 runner = classifier.onnx.runner

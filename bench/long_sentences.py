@@ -17,6 +17,7 @@ import random
 from pathlib import Path
 
 import torch
+
 from framing.model import FramingClassifier
 from framing.model.features import clean_for_model
 from framing.model.labels import LABEL2ID

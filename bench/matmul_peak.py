@@ -42,8 +42,9 @@ def best_seconds(run: Callable[[], object], budget: float = 1.0) -> float:
 
 def _ort_session(op: str, m: int, k: int, n: int, threads: int):
     import onnxruntime as ort
-    from framing.model.onnx_backend import session_options
     from onnx import TensorProto, helper, numpy_helper
+
+    from framing.model.onnx_backend import session_options
 
     rng = np.random.default_rng(0)
     if op == "MatMul":

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from framing.model.labels import LABELS
 from framing.training.evaluate import expected_calibration_error
 

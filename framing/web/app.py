@@ -81,9 +81,18 @@ class SentenceOut(BaseModel):
     lang: str = Field(description="ar, en, another ISO 639-1 code, or und (undetermined)")
     label: Label
     scores: dict[str, float] = Field(description="probability per label")
-    source: str | None = Field(None, description="the source's words, when the uploaded row gives them")
+    source: str | None = Field(None, description="the predicted source's words (null where the label has no source)")
+    source_start: int | None = Field(None, description="offset of the predicted source in `text`")
+    source_end: int | None = None
+    source_type: str | None = Field(None, description="the predicted source's type (one of the corpus's nine)")
+    source_type_p: float | None = Field(None, description="its probability, given the label")
+    source_named: bool | None = Field(None, description="a named person or organisation, not a generic one")
+    vague_attribution: bool | None = Field(None, description="authority borrowed without a checkable source")
+    given_source: str | None = Field(None, description="the source's words, when the uploaded row gives them")
     source_spans: list[Span] = Field(
-        default_factory=list, description="where the source's words are in the sentence (offsets into `text`)"
+        default_factory=list,
+        description="where the source is in the sentence (offsets into `text`): the predicted source, or, from a "
+        "model without source heads, the uploaded row's `source` strings",
     )
     given_label: str | None = Field(None, description="the label the uploaded row already had, if any")
     line: int | None = Field(None, description="input line (JSONL sentence rows)")
@@ -199,6 +208,20 @@ def source_spans(text: str, sources: Iterable[str]) -> list[Span]:
     return [Span(start=s, end=e) for s, e in merged]
 
 
+_PREDICTED_SOURCE = ("source", "source_start", "source_end", "source_type", "source_type_p", "source_named", "vague_attribution")
+
+
+def _predicted_source(result: dict, text: str, given: list[str]) -> dict[str, Any]:
+    """The predicted source fields of an output row, and `source_spans`: the predicted span, or
+    the given source strings' places when the model predicts none (a model without source heads)."""
+    if "vague_attribution" not in result:  # no source heads: an article row's own `source` is not a prediction
+        return {"source_spans": source_spans(text, given)}
+    out: dict[str, Any] = {k: result.get(k) for k in _PREDICTED_SOURCE}
+    has_span = result.get("source_start") is not None and result.get("source_end") is not None
+    out["source_spans"] = [Span(start=result["source_start"], end=result["source_end"])] if has_span else []
+    return out
+
+
 def _source_strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -236,7 +259,7 @@ def _articles_from_article_rows(classifier, rows: list[InputRow], skipped: list[
                 lang=s["lang"],
                 label=s["label"],
                 scores=s["scores"],
-                source_spans=source_spans(s["text"], sources),
+                **_predicted_source(s, s["text"], sources),
             )
             for s in group
         ]
@@ -285,8 +308,8 @@ def _articles_from_sentence_rows(classifier, rows: list[InputRow], skipped: list
                     lang=result["lang"],
                     label=result["label"],
                     scores=result["scores"],
-                    source=source,
-                    source_spans=source_spans(text, _source_strings(row.fields.get("source"))),
+                    given_source=source,
+                    **_predicted_source(result, text, _source_strings(row.fields.get("source"))),
                     given_label=given if isinstance(given, str) else None,
                     line=row.line,
                     meta={k: v for k, v in row.fields.items() if k not in ("text", "lang", "label", "scores")},

@@ -81,6 +81,9 @@ class TrainingConfig(_Strict):
     lora: LoraConfig | None = None
     threads: int | None = Field(None, gt=0)
     loss_weights: LossWeights = LossWeights()
+    #: stop (after a last dev evaluation) once training has run this long; the best weights so
+    #: far are kept. For a shared machine with a deadline; the run's metrics record where it stopped.
+    time_limit_minutes: float | None = Field(None, gt=0)
 
 
 class Config(_Strict):

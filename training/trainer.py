@@ -270,7 +270,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.training.warmup_ratio * total_steps), total_steps)
     keeper = _KeepBest(model, config.training.early_stopping_patience)
     pad_id = tokenizer.pad_token_id
-    step, seen, stop = 0, 0, False
+    step, seen, stop, stopped_by_time = 0, 0, False, False
+    limit = config.training.time_limit_minutes * 60 if config.training.time_limit_minutes else None
     running: dict[str, list[float]] = {}
 
     def evaluate_dev() -> bool:
@@ -305,8 +306,12 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
                 running.setdefault(key, []).append(value)
             if progress and step % 25 == 0:
                 log(f"step {step}/{total_steps} ({time.time() - started:.0f} s)")
-            if step % eval_every == 0 or step == total_steps:
-                stop = evaluate_dev()
+            out_of_time = limit is not None and time.time() - started > limit
+            if step % eval_every == 0 or step == total_steps or out_of_time:
+                stop = evaluate_dev() or out_of_time
+                if out_of_time:
+                    log(f"stopping at step {step}: time limit of {config.training.time_limit_minutes} min reached")
+                    stopped_by_time = True
             if stop or step >= total_steps:
                 break
     train_seconds = time.time() - started
@@ -337,6 +342,8 @@ def train(config: Config, output_dir: str | Path, progress: bool = True, log: Ca
         "train_sentences_per_second": round(seen / max(train_seconds, 1e-9), 2),
         "epochs_run": round(step / steps_per_epoch, 2),
         "steps": step,
+        "planned_steps": total_steps,
+        "stopped_by_time_limit": stopped_by_time,
         "best_dev_joint_during_training": keeper.best,
         "dev_history": keeper.history,
         "temperature": ModelSettings.from_config(model.config).temperature,

@@ -91,6 +91,8 @@ class Sentence:
     gold: str | None = None
     source_type: str | None = None
     stratum: str | None = None
+    source_named: bool | None = None
+    vague_attribution: bool | None = None
 
 
 @dataclass
@@ -105,6 +107,8 @@ class Article:
     gold_counts: np.ndarray | None = None  # gold labels of the same sentences, when known
     source_types: Counter = field(default_factory=Counter)
     off_language: int = 0  # sentences whose own `lang` differs from the article's
+    #: [named, with a known source_named, vague, with a known vague_attribution]
+    flags: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +225,8 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
                     gold=gold,
                     source_type=source_type,
                     stratum=_stratum(row, stratify, where) if stratify else None,
+                    source_named=row.get("source_named") if isinstance(row.get("source_named"), bool) else None,
+                    vague_attribution=row.get("vague_attribution") if isinstance(row.get("vague_attribution"), bool) else None,
                 )
             )
     if not sentences:
@@ -278,6 +284,12 @@ def group_articles(sentences: Sequence[Sentence]) -> list[Article]:
                 gold_counts=gold_counts,
                 source_types=Counter(s.source_type for s in rows if s.source_type),
                 off_language=sum(1 for s in rows if s.lang and s.lang != lang),
+                flags=(
+                    sum(s.source_named is True for s in rows),
+                    sum(s.source_named is not None for s in rows),
+                    sum(s.vague_attribution is True for s in rows),
+                    sum(s.vague_attribution is not None for s in rows),
+                ),
             )
         )
     return articles
@@ -660,6 +672,11 @@ def _analyse_language(lang: str, articles: list[Article], settings: OutletsSetti
             "counts": {t: int(typed[t]) for t in SOURCE_TYPES if typed[t]},
             "shares": {t: typed[t] / n_typed for t in SOURCE_TYPES if typed[t]},
         }
+        # From `framing classify` with a source-heads model (or a corpus that has the fields):
+        # the share of sources that are named, and of sentences with a vague attribution.
+        flags = np.array([a.flags for a, m in zip(articles, mask, strict=True) if m]).sum(axis=0)
+        entry["source_named"] = {"n": int(flags[1]), "share": flags[0] / flags[1] if flags[1] else None}
+        entry["vague_attribution"] = {"n": int(flags[3]), "share": flags[2] / flags[3] if flags[3] else None}
         if has_gold:
             gold = np.stack([a.gold_counts for a, m in zip(articles, mask, strict=True) if m]).astype(float)  # type: ignore[misc]
             entry["gold"] = _gold_comparison(counts[mask], gold, settings, rng_for(settings.seed, lang, outlet, "gold"))

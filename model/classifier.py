@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -78,9 +78,9 @@ class ClassifiedSentence:
         """The sentence's fields, with the source's offsets into the article added
         (`source_article_start`/`source_article_end`)."""
         out = asdict(self)
-        has_source = self.source_start is not None and self.source_end is not None
-        out["source_article_start"] = self.start + self.source_start if has_source else None
-        out["source_article_end"] = self.start + self.source_end if has_source else None
+        start, end = self.source_start, self.source_end
+        out["source_article_start"] = self.start + start if start is not None else None
+        out["source_article_end"] = self.start + end if end is not None else None
         return out
 
 
@@ -101,7 +101,9 @@ class FramingClassifier:
         self.onnx = onnx
         self.tokenizer = tokenizer
         self.path = path
-        config = config if config is not None else model.config
+        if config is None:
+            assert model is not None  # checked above: one of the two is given
+            config = model.config
         model_settings = ModelSettings.from_config(config)
         self.settings = model_settings.input
         self.temperature = model_settings.temperature
@@ -111,7 +113,7 @@ class FramingClassifier:
     def from_pretrained(cls, path: str | Path, backend: Backend = "auto") -> FramingClassifier:
         """Load a model folder: a full model, or a LoRA adapter over its recorded base model.
 
-        backend: "auto" runs the int8 ONNX model (converted and cached on first use, about 20 s),
+        backend: "auto" runs the int8 ONNX model (converted and cached on first use),
         falling back to torch with a warning if onnxruntime is missing or the conversion fails;
         "onnx" and "onnx-fp32" raise instead of falling back; "torch" is the fp32 torch model.
         Once converted, the ONNX path loads in about a second: it imports neither torch nor
@@ -126,7 +128,7 @@ class FramingClassifier:
             try:
                 from framing.model.onnx_backend import OnnxLogits
 
-                precision = "fp32" if backend == "onnx-fp32" else "int8"
+                precision: Literal["int8", "fp32"] = "fp32" if backend == "onnx-fp32" else "int8"
                 onnx = OnnxLogits.from_folder(folder, precision=precision, checked=True)
             except Exception as exc:  # any failure of the optional fast path must leave the torch path usable
                 if backend != "auto" or isinstance(exc, ModelFolderError):
@@ -155,31 +157,36 @@ class FramingClassifier:
     def _encode(self, documents: Sequence[Sequence[str]], first_targets: Sequence[int] | None) -> Encoded:
         return encode_documents(self.tokenizer, documents, self.settings, first_targets)
 
-    def _outputs(
-        self, encoded: Encoded, batch_size: int = 32, on_batch: Callable[[int], None] | None = None
-    ) -> dict[str, np.ndarray | list]:
+    def _outputs(self, encoded: Encoded, batch_size: int = 32, on_batch: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Every head's raw output per target of `encoded` (label logits before temperature), and
-        `span`: each target's start/end logits over its own tokens."""
+        `span`: each target's start/end logits over its own tokens (a list of arrays)."""
         windows, targets = encoded.windows, encoded.targets
         by_window: list[list[int]] = [[] for _ in windows]
         for t, target in enumerate(targets):
             by_window[target.window].append(t)
         # Length-sorted batches pad far less, which roughly doubles CPU throughput.
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]["input_ids"]))
-        out: dict[str, np.ndarray | list] = {"logits": np.zeros((len(targets), len(LABELS)), dtype=np.float32)}
+        arrays: dict[str, np.ndarray] = {"logits": np.zeros((len(targets), len(LABELS)), dtype=np.float32)}
+        spans: list[np.ndarray] | None = None
         if self.source_heads:
-            out["source_type_logits"] = np.zeros((len(targets), len(SOURCE_TYPES)), dtype=np.float32)
-            out["flag_logits"] = np.zeros((len(targets), 2), dtype=np.float32)
-            out["span"] = [None] * len(targets)
+            arrays["source_type_logits"] = np.zeros((len(targets), len(SOURCE_TYPES)), dtype=np.float32)
+            arrays["flag_logits"] = np.zeros((len(targets), 2), dtype=np.float32)
+            spans = [np.zeros((0, 2), dtype=np.float32)] * len(targets)
         pad_id = self.tokenizer.pad_token_id
+        run: Callable[[dict[str, np.ndarray], np.ndarray], dict[str, np.ndarray]]
+        mode: contextlib.AbstractContextManager
         if self.onnx is not None:
-            run, mode = (lambda batch, rows: self.onnx.outputs(batch, rows)), contextlib.nullcontext()
+            onnx = self.onnx
+            run, mode = onnx.outputs, contextlib.nullcontext()
         else:
             import torch
 
-            def run(batch, rows):
+            model = self.model
+            assert model is not None  # no ONNX runner means a torch model (checked in __init__)
+
+            def run(batch: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
                 tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
-                result = self.model(**tensors, targets=torch.from_numpy(rows))
+                result = model(**tensors, targets=torch.from_numpy(rows))
                 return {k: v.numpy() for k, v in result.items() if k != "loss" and v is not None}
 
             mode = torch.inference_mode()
@@ -192,17 +199,16 @@ class FramingClassifier:
                     [(row, *targets[t].pool) for row, i in enumerate(chunk) for t in by_window[i]], dtype=np.int64
                 ).reshape(-1, 3)
                 result = run(batch, rows)
-                for key in ("logits", "source_type_logits", "flag_logits"):
-                    if key in out:
-                        out[key][ids] = result[key]
-                if "span" in out:
+                for key, values in arrays.items():
+                    values[ids] = result[key]
+                if spans is not None:
                     for row, i in enumerate(chunk):
                         for t in by_window[i]:
                             first, last = targets[t].tokens
-                            out["span"][t] = result["span_logits"][row, first:last]
+                            spans[t] = result["span_logits"][row, first:last]
                 if on_batch:
                     on_batch(len(ids))
-        return out
+        return {**arrays, "span": spans} if spans is not None else dict(arrays)
 
     def predict_logits(
         self,

@@ -80,10 +80,13 @@ def _check_versions(path: Path) -> None:
     versions_path = path / "versions.json"
     if not versions_path.is_file():
         return
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     trained_with = json.loads(versions_path.read_text(encoding="utf-8")).get("transformers", "")
-    installed = version("transformers")
+    try:
+        installed = version("transformers")
+    except PackageNotFoundError:
+        return  # a classification-only install: the ONNX path reads the weights without transformers
     if trained_with and trained_with.split(".")[0] != installed.split(".")[0]:
         raise ModelFolderError(f"{path}: saved with transformers {trained_with}, but {installed} is installed")
 

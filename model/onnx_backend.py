@@ -259,11 +259,11 @@ class OnnxLogits:
         row_by_row: bool | None = None,
         checked: bool = False,
     ) -> OnnxLogits:
-        """The ONNX model for a model folder, converted on first use (about 20 s for e5-small).
+        """The ONNX model for a model folder, converted on first use (docs/performance.md gives the time).
 
         `cache_dir` replaces `default_onnx_cache()`; `row_by_row` defaults to int8's need;
         `checked` says the caller has just run `check_model_folder` on it (which hashes every
-        weight file: 0.35 s for a full e5-small folder), so it is not run twice.
+        weight file), so it is not run twice.
         """
         folder = Path(model_folder)
         if not checked:

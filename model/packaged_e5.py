@@ -69,7 +69,7 @@ def packaged_tokenizer_path() -> Path:
 
 
 def verified_tokenizer_path() -> Path:
-    """The packaged tokenizer.json, checked against its pinned checksum (about 15 ms)."""
+    """The packaged tokenizer.json, checked against its pinned checksum."""
     path = packaged_tokenizer_path()
     _verify(path, TOKENIZER_SHA256)
     return path

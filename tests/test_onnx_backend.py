@@ -194,3 +194,28 @@ def test_rows_run_concurrently_keep_their_order(tiny_run, batches, cache):
     np.testing.assert_array_equal(parallel(batch), one)
     reversed_rows = parallel({k: v[::-1].copy() for k, v in batch.items()})
     np.testing.assert_array_equal(reversed_rows, one[::-1])
+
+
+def test_classification_needs_neither_torch_nor_transformers(tiny_run, tmp_path):
+    """What a classification-only install (`pip install .`) runs: with torch and transformers made
+    unimportable, a model folder converts to ONNX and classifies."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "peft"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+from framing import FramingClassifier
+classifier = FramingClassifier.from_pretrained({str(tiny_run)!r}, backend="onnx")
+print(classifier.backend, classifier.predict(["The ministry said 40 trucks crossed."])[0].label)
+"""
+    env = {**os.environ, "FRAMING_ONNX_CACHE": str(tmp_path / "onnx")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, label = result.stdout.split()
+    assert backend == "onnx-int8" and label in ("attributed_fact", "analyst_claim", "unattributed_assertion", "other")

@@ -395,9 +395,9 @@ def test_gold_file_problems_name_the_file_and_line(tmp_path):
 
 
 def test_settings_are_checked():
-    with pytest.raises(OutletsInputError, match="--min-articles must be at least 2"):
+    with pytest.raises(OutletsInputError, match="minimum number of articles per outlet must be at least 2"):
         OutletsSettings(min_articles=1)
-    with pytest.raises(OutletsInputError, match="--permutations must be at least 19"):
+    with pytest.raises(OutletsInputError, match="at least 19 permutations"):
         OutletsSettings(n_permutations=5)
 
 
@@ -470,4 +470,4 @@ def test_command_reports_bad_input_in_one_line(cli, tmp_path):
     assert f"{path}:2: label 'opinion' is not one of" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
     result = cli(path, "--bootstrap", 3)
-    assert result.exit_code == 2 and "--bootstrap must be at least 100" in result.output
+    assert result.exit_code == 2 and "at least 100 resamples" in result.output

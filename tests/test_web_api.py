@@ -358,7 +358,10 @@ def test_outlets_bad_uploads_get_clear_4xx(client, outlets_module, name, data, s
 
 def test_outlets_bad_settings_get_400(client, outlets_module):
     data = "".join(json.dumps(r) + "\n" for r in classified_rows()).encode()
-    for form, message in (({"min_articles": "1"}, "min-articles must be at least 2"), ({"min_sentences": "x"}, "whole number")):
+    for form, message in (
+        ({"min_articles": "1"}, "articles per outlet must be at least 2"),
+        ({"min_sentences": "x"}, "whole number"),
+    ):
         response = client.post("/api/outlets", files={"file": ("c.jsonl", data)}, data=form)
         assert response.status_code == 400 and message in response.json()["detail"]
 

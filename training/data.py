@@ -21,7 +21,28 @@ from framing.model.labels import LABEL2ID, LABELS, SOURCE_TYPES, SOURCED_LABELS
 from framing.training.config import Config
 
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "article", "outlet", "lang", "text", "label")
-OPTIONAL_FIELDS: tuple[str, ...] = ("source", "source_type", "topic", "region", "date", "split")
+OPTIONAL_FIELDS: tuple[str, ...] = (
+    "source",
+    "source_type",
+    "source_named",
+    "vague_attribution",
+    "pattern",
+    "topic",
+    "region",
+    "date",
+    "split",
+)
+#: Hard patterns a writer may tag a row with (docs/corpus.md); test_hard reports per pattern.
+PATTERNS: tuple[str, ...] = (
+    "far_follow_on",
+    "long_sentence",
+    "mentions_statement",
+    "report_interpreter_vs_monitor",
+    "vague",
+    "furniture",
+    "web_orthography",
+    "commentary",
+)
 
 
 class CorpusError(FramingError):
@@ -78,6 +99,21 @@ def validate_row(row: dict, where: str) -> dict:
             raise CorpusError(f"{where}: source '{source}' is not a substring of the text")
         if row.get("source_type") not in SOURCE_TYPES:
             raise CorpusError(f"{where}: source_type '{row.get('source_type')}' is not one of {', '.join(SOURCE_TYPES)}")
+        if (row["label"] == "analyst_claim") != (row["source_type"] == "expert_analyst"):
+            raise CorpusError(f"{where}: source_type expert_analyst is for analyst_claim rows, and only for them")
+        if "source_named" in row and not isinstance(row["source_named"], bool):
+            raise CorpusError(f"{where}: source_named must be true or false")
+    else:
+        for field in ("source", "source_type", "source_named"):
+            if field in row:
+                raise CorpusError(f"{where}: '{field}' is only for attributed_fact and analyst_claim rows")
+    if "vague_attribution" in row:
+        if not isinstance(row["vague_attribution"], bool):
+            raise CorpusError(f"{where}: vague_attribution must be true or false")
+        if row["vague_attribution"] and row["label"] == "other":
+            raise CorpusError(f"{where}: an 'other' row makes no claim, so it cannot borrow authority (vague_attribution)")
+    if "pattern" in row and row["pattern"] not in PATTERNS:
+        raise CorpusError(f"{where}: pattern '{row['pattern']}' is not one of {', '.join(PATTERNS)}")
     return {k: row[k] for k in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS) if k in row}
 
 

@@ -62,7 +62,7 @@ def classify_chunk(
         same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
         if same and previous_kept:
             documents[-1].append(text)
-        elif same:
+        elif same and context is not None:
             documents.append([context["text"], text])
             first_targets.append(1)
         else:

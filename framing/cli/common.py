@@ -81,7 +81,7 @@ def progress_bar() -> Progress:
 
 def count_in_background(progress: Progress, task: TaskID, inputs: list[Path]) -> None:
     """Give the bar its total (and so a time remaining) once the input lines are counted: a
-    large archive takes a while to count (0.5 s per GB from the page cache, longer from disk),
+    large archive takes a while to count (docs/performance.md, "Small costs"),
     and classifying starts meanwhile."""
     from framing.batch.inputs import count_input_rows
 

@@ -47,11 +47,23 @@ def corpus_agreement(
     files = files or sorted(Path("data/agreement").glob("*.jsonl"))
     rows = [json_module.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     table = Table(title="Blind relabelling agreement")
-    for column in ("lang", "sentences", "Cohen's kappa", "raw agreement", "disagreements"):
+    extra = {
+        "span_exact": "span exact",
+        "span_token_f1": "span token F1",
+        "source_type_kappa": "type kappa",
+        "source_named_kappa": "named kappa",
+        "vague_kappa": "vague kappa",
+    }
+    for column in ("lang", "sentences", "Cohen's kappa", "raw agreement", "disagreements", *extra.values()):
         table.add_column(column)
     for lang, stats in agreement(rows).items():
         table.add_row(
-            lang, str(stats["n"]), f"{stats['kappa']:.3f}", f"{stats['raw_agreement']:.3f}", str(stats["disagreements"])
+            lang,
+            str(stats["n"]),
+            f"{stats['kappa']:.3f}",
+            f"{stats['raw_agreement']:.3f}",
+            str(stats["disagreements"]),
+            *[f"{stats[key]:.3f}" if key in stats else "–" for key in extra],
         )
     console.print(table)
 

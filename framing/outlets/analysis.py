@@ -67,16 +67,16 @@ class OutletsSettings:
     def __post_init__(self) -> None:
         if self.min_articles < 2:
             # One article gives a bootstrap interval of width zero: it must never count as enough.
-            raise OutletsInputError(f"--min-articles must be at least 2 (got {self.min_articles})")
+            raise OutletsInputError(f"the minimum number of articles per outlet must be at least 2 (got {self.min_articles})")
         if self.min_sentences < 1:
-            raise OutletsInputError(f"--min-sentences must be at least 1 (got {self.min_sentences})")
+            raise OutletsInputError(f"the minimum number of sentences per outlet must be at least 1 (got {self.min_sentences})")
         if self.n_bootstrap < 100:
-            raise OutletsInputError(f"--bootstrap must be at least 100 resamples (got {self.n_bootstrap})")
+            raise OutletsInputError(f"the bootstrap needs at least 100 resamples (got {self.n_bootstrap})")
         if self.n_permutations < 19:
             # Below 19 permutations the smallest possible p-value, 1/(n+1), cannot reach 0.05.
-            raise OutletsInputError(f"--permutations must be at least 19 (got {self.n_permutations})")
+            raise OutletsInputError(f"a permutation test needs at least 19 permutations (got {self.n_permutations})")
         if not 0 < self.alpha < 1:
-            raise OutletsInputError(f"--alpha must be between 0 and 1 (got {self.alpha})")
+            raise OutletsInputError(f"the family-wise error rate alpha must be between 0 and 1 (got {self.alpha})")
         if not 0.5 <= self.confidence < 1:
             raise OutletsInputError(f"confidence must be in [0.5, 1) (got {self.confidence})")
 
@@ -152,7 +152,7 @@ def _stratum(row: dict, stratify: str, where: str) -> str:
             return MISSING_STRATUM
         match = _MONTH.match(str(date)) if isinstance(date, str) else None
         if match is None or not 1 <= int(match.group(2)) <= 12:
-            raise OutletsInputError(f"{where}: date {date!r} does not start with YYYY-MM (needed by --stratify month)")
+            raise OutletsInputError(f"{where}: date {date!r} does not start with YYYY-MM (needed to stratify by month)")
         return f"{match.group(1)}-{match.group(2)}"
     value = row.get(stratify)
     if value is None or value == "":

@@ -99,7 +99,23 @@ def render_report(report: dict, title: str = "Evaluation"):
         confusion.add_column(short.get(label, label), justify="right")
     for label, row in zip(report["confusion"]["labels"], report["confusion"]["matrix"], strict=True):
         confusion.add_row(label, *map(str, row))
-    return Group(summary, labels, confusion)
+    if "source" not in report:
+        return Group(summary, labels, confusion)
+    sources = Table(title="Source outputs (end to end: sources only where the predicted label has one)")
+    columns = {
+        "span exact F1": "span_exact_f1",
+        "span token F1": "span_token_f1",
+        "type macro-F1": "source_type_macro_f1",
+        "named F1": "named_f1",
+        "vague F1": "vague_f1",
+    }
+    sources.add_column("scope")
+    for column in columns:
+        sources.add_column(column, justify="right")
+    scopes = {"all": report["source"], **report["source"]["per_language"]}
+    for scope, stats in scopes.items():
+        sources.add_row(scope, *("–" if stats[key] is None else f"{stats[key]:.3f}" for key in columns.values()))
+    return Group(summary, labels, confusion, sources)
 
 
 def _f1(tp: float, n_pred: float, n_gold: float) -> dict:

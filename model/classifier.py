@@ -7,14 +7,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from framing.errors import FramingError
-from framing.model.features import encode_sentence, pad_batch_numpy
+from framing.model.features import Encoded, encode_documents, pad_batch_numpy, source_char_span
 from framing.model.folder import ModelFolderError, check_model_folder, inference_tokenizer, load_adapter
-from framing.model.labels import LABELS
+from framing.model.labels import LABELS, SOURCE_TYPES, SOURCED_LABELS
 from framing.model.langid import detect_language, is_supported
 from framing.model.segment import segment
 from framing.model.settings import ModelSettings
@@ -23,10 +23,39 @@ if TYPE_CHECKING:
     from framing.model.modeling import E5ForFramingClassification
 
 
+#: The source outputs of a prediction, in output-row order; None where the label has no source
+#: (vague_attribution is given on every sentence), and all None for a model without source heads.
+SOURCE_FIELDS: tuple[str, ...] = (
+    "source",
+    "source_start",
+    "source_end",
+    "source_type",
+    "source_type_p",
+    "source_named",
+    "vague_attribution",
+)
+#: A predicted source span is at most this many tokens long.
+MAX_SOURCE_TOKENS = 40
+
+
 @dataclass(frozen=True)
 class Prediction:
     label: str
     scores: dict[str, float]
+    #: the source's words, a substring of the sentence, and their character offsets in it
+    source: str | None = None
+    source_start: int | None = None
+    source_end: int | None = None
+    #: one of SOURCE_TYPES (expert_analyst for every analyst_claim), and its probability given the label
+    source_type: str | None = None
+    source_type_p: float | None = None
+    #: a named person or organisation, not a generic one ("analysts", "sources", "مصادر")
+    source_named: bool | None = None
+    #: authority borrowed without a checkable source ("the data reveals", "يرى مراقبون")
+    vague_attribution: bool | None = None
+
+    def source_fields(self) -> dict:
+        return {name: getattr(self, name) for name in SOURCE_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -37,9 +66,23 @@ class ClassifiedSentence:
     lang: str
     label: str
     scores: dict[str, float]
+    source: str | None = None
+    #: offsets into the sentence
+    source_start: int | None = None
+    source_end: int | None = None
+    source_type: str | None = None
+    source_type_p: float | None = None
+    source_named: bool | None = None
+    vague_attribution: bool | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The sentence's fields, with the source's offsets into the article added
+        (`source_article_start`/`source_article_end`)."""
+        out = asdict(self)
+        start, end = self.source_start, self.source_end
+        out["source_article_start"] = self.start + start if start is not None else None
+        out["source_article_end"] = self.start + end if end is not None else None
+        return out
 
 
 Backend = Literal["auto", "onnx", "onnx-fp32", "torch"]
@@ -125,6 +168,69 @@ class FramingClassifier:
             self._checksum = model_checksum(self.path)
         return self._checksum
 
+    @property
+    def source_heads(self) -> bool:
+        """Whether the model gives sources (span, type, named) and the vague flag."""
+        if self.onnx is not None:
+            return self.onnx.head.source is not None
+        return bool(getattr(self.model, "source_heads", False))
+
+    def _encode(self, documents: Sequence[Sequence[str]], first_targets: Sequence[int] | None) -> Encoded:
+        return encode_documents(self.tokenizer, documents, self.settings, first_targets)
+
+    def _outputs(self, encoded: Encoded, batch_size: int = 32, on_batch: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Every head's raw output per target of `encoded` (label logits before temperature), and
+        `span`: each target's start/end logits over its own tokens (a list of arrays)."""
+        windows, targets = encoded.windows, encoded.targets
+        by_window: list[list[int]] = [[] for _ in windows]
+        for t, target in enumerate(targets):
+            by_window[target.window].append(t)
+        # Length-sorted batches pad far less, which roughly doubles CPU throughput.
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]["input_ids"]))
+        arrays: dict[str, np.ndarray] = {"logits": np.zeros((len(targets), len(LABELS)), dtype=np.float32)}
+        spans: list[np.ndarray] | None = None
+        if self.source_heads:
+            arrays["source_type_logits"] = np.zeros((len(targets), len(SOURCE_TYPES)), dtype=np.float32)
+            arrays["flag_logits"] = np.zeros((len(targets), 2), dtype=np.float32)
+            spans = [np.zeros((0, 2), dtype=np.float32)] * len(targets)
+        pad_id = self.tokenizer.pad_token_id
+        run: Callable[[dict[str, np.ndarray], np.ndarray], dict[str, np.ndarray]]
+        mode: contextlib.AbstractContextManager
+        if self.onnx is not None:
+            onnx = self.onnx
+            run, mode = onnx.outputs, contextlib.nullcontext()
+        else:
+            import torch
+
+            model = self.model
+            assert model is not None  # no ONNX runner means a torch model (checked in __init__)
+
+            def run(batch: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+                tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+                result = model(**tensors, targets=torch.from_numpy(rows))
+                return {k: v.numpy() for k, v in result.items() if k != "loss" and v is not None}
+
+            mode = torch.inference_mode()
+        with mode:
+            for begin in range(0, len(order), batch_size):
+                chunk = order[begin : begin + batch_size]
+                batch = pad_batch_numpy([windows[i] for i in chunk], pad_id)
+                ids = [t for i in chunk for t in by_window[i]]
+                rows = np.array(
+                    [(row, *targets[t].pool) for row, i in enumerate(chunk) for t in by_window[i]], dtype=np.int64
+                ).reshape(-1, 3)
+                result = run(batch, rows)
+                for key, values in arrays.items():
+                    values[ids] = result[key]
+                if spans is not None:
+                    for row, i in enumerate(chunk):
+                        for t in by_window[i]:
+                            first, last = targets[t].tokens
+                            spans[t] = result["span_logits"][row, first:last]
+                if on_batch:
+                    on_batch(len(ids))
+        return {**arrays, "span": spans} if spans is not None else dict(arrays)
+
     def predict_logits(
         self,
         sentences: Sequence[str],
@@ -133,6 +239,11 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Raw logits (before temperature), one row per sentence, columns in `LABELS` order."""
+        documents, first = self._pairs(sentences, contexts)
+        return self._outputs(self._encode(documents, first), batch_size, on_batch)["logits"]
+
+    @staticmethod
+    def _pairs(sentences: Sequence[str], contexts: Sequence[str | None] | None) -> tuple[list[list[str]], list[int]]:
         if isinstance(sentences, str):
             # A str is a Sequence of characters: one sentence, not one prediction per character.
             sentences = [sentences]
@@ -141,31 +252,13 @@ class FramingClassifier:
             contexts = [None] * len(sentences)
         if len(contexts) != len(sentences):
             raise ValueError("contexts must be as many as sentences")
-        features = [encode_sentence(self.tokenizer, s, c, self.settings) for s, c in zip(sentences, contexts, strict=True)]
-        # Length-sorted batches pad far less, which roughly doubles CPU throughput.
-        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        logits = np.zeros((len(features), len(LABELS)), dtype=np.float32)
-        pad_id = self.tokenizer.pad_token_id
-        run: Callable[[list[dict]], np.ndarray]
-        mode: contextlib.AbstractContextManager
-        if self.onnx is not None:
-            onnx = self.onnx
-            run, mode = (lambda rows: onnx(pad_batch_numpy(rows, pad_id))), contextlib.nullcontext()
-        else:
-            import torch
+        documents = [[c, s] if c else [s] for s, c in zip(sentences, contexts, strict=True)]
+        return documents, [len(d) - 1 for d in documents]
 
-            from framing.model.modeling import pad_batch
-
-            model = self.model
-            assert model is not None  # no ONNX runner means a torch model (checked in __init__)
-            run, mode = (lambda rows: model(**pad_batch(rows, pad_id)).logits.numpy()), torch.inference_mode()
-        with mode:
-            for begin in range(0, len(order), batch_size):
-                idx = order[begin : begin + batch_size]
-                logits[idx] = run([features[i] for i in idx])
-                if on_batch:
-                    on_batch(len(idx))
-        return logits
+    def _probabilities(self, logits: np.ndarray) -> np.ndarray:
+        scaled = logits / self.temperature
+        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
 
     def predict_proba(
         self,
@@ -175,9 +268,7 @@ class FramingClassifier:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Probabilities, one row per sentence, columns in `LABELS` order (temperature-scaled)."""
-        scaled = self.predict_logits(sentences, contexts, batch_size, on_batch) / self.temperature
-        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        return self._probabilities(self.predict_logits(sentences, contexts, batch_size, on_batch))
 
     def predict(
         self,
@@ -186,17 +277,46 @@ class FramingClassifier:
         batch_size: int = 32,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
-        """A label and a probability per label for each sentence. `contexts[i]`, when given,
-        is the sentence before `sentences[i]` in the same article. A single string is one
-        sentence (a list of one prediction), never a sequence of characters."""
-        probs = self.predict_proba(sentences, contexts, batch_size, on_batch)
-        return [
-            Prediction(LABELS[int(row.argmax())], {label: float(p) for label, p in zip(LABELS, row, strict=True)})
-            for row in probs
-        ]
+        """A label, a probability per label and the source fields for each sentence.
+        `contexts[i]`, when given, is the sentence before `sentences[i]` in the same article."""
+        documents, first = self._pairs(sentences, contexts)
+        return [p for doc in self._predict_documents(documents, first, batch_size, on_batch) for p in doc]
+
+    def predict_documents(
+        self,
+        documents: Sequence[Sequence[str]],
+        first_targets: Sequence[int] | None = None,
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[Prediction]]:
+        """Predictions for every sentence of each document (consecutive sentences of one article),
+        each read in its article as the model's input mode reads it; the sentences of document
+        `d` before `first_targets[d]` are context only and get no prediction."""
+        return self._predict_documents(documents, first_targets, batch_size, on_batch)
+
+    def _predict_documents(self, documents, first_targets, batch_size, on_batch) -> list[list[Prediction]]:
+        encoded = self._encode(documents, first_targets)
+        outputs = self._outputs(encoded, batch_size, on_batch)
+        probs = self._probabilities(outputs["logits"])
+        out: list[list[Prediction]] = [[] for _ in documents]
+        for t, target in enumerate(encoded.targets):
+            label = LABELS[int(probs[t].argmax())]
+            scores = {name: float(p) for name, p in zip(LABELS, probs[t], strict=True)}
+            extra: dict = {}
+            if "span" in outputs:
+                extra = decode_source(
+                    label,
+                    documents[target.document][target.index],
+                    target,
+                    outputs["span"][t],
+                    outputs["source_type_logits"][t],
+                    outputs["flag_logits"][t],
+                )
+            out[target.document].append(Prediction(label, scores, **extra))
+        return out
 
     def classify_article(self, text: str, batch_size: int = 32) -> list[ClassifiedSentence]:
-        """Segment an article and label each sentence, each seeing the one before it."""
+        """Segment an article and label each sentence, each read in its article."""
         return self.classify_articles([text], batch_size)[0]
 
     def classify_dataframe(self, df, text: str = "text", id: str | None = None, sentences: bool = False, batch_size: int = 32):
@@ -258,17 +378,53 @@ class FramingClassifier:
         """`classify_article` for many articles, batched across them: the one article path that
         the command line, the web page and Ray all use. An article with no sentences gives []."""
         segmented = [segment(text) for text in texts]
-        sentences = [s.text for article in segmented for s in article]
-        contexts = [c for article in segmented if article for c in [None, *(s.text for s in article[:-1])]]
-        predictions = iter(self.predict(sentences, contexts, batch_size, on_batch) if sentences else ())
+        predictions = self.predict_documents([[s.text for s in article] for article in segmented], None, batch_size, on_batch)
         out = []
-        for text, article in zip(texts, segmented, strict=True):
+        for text, article, predicted in zip(texts, segmented, predictions, strict=True):
             article_lang = detect_language(text) if article else None
             article_lang = article_lang if article_lang and is_supported(article_lang) else None
             out.append(
                 [
-                    ClassifiedSentence(s.text, s.start, s.end, detect_language(s.text, article_lang), p.label, p.scores)
-                    for s, p in zip(article, predictions, strict=False)
+                    ClassifiedSentence(
+                        s.text, s.start, s.end, detect_language(s.text, article_lang), p.label, p.scores, **p.source_fields()
+                    )
+                    for s, p in zip(article, predicted, strict=True)
                 ]
             )
         return out
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, max_tokens: int = MAX_SOURCE_TOKENS) -> tuple[int, int]:
+    """(first, last) token maximising start + end logits, first <= last < first + max_tokens."""
+    n = len(start_logits)
+    scores = start_logits[:, None] + end_logits[None, :]
+    valid = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), k=max_tokens)
+    scores = np.where(valid, scores, -np.inf)
+    first, last = np.unravel_index(int(scores.argmax()), scores.shape)
+    return int(first), int(last)
+
+
+def decode_source(label: str, sentence: str, target, span: np.ndarray, type_logits: np.ndarray, flag_logits: np.ndarray) -> dict:
+    """The source fields of one sentence from its heads' outputs. The type follows the label
+    (guideline 5.2: every analyst_claim source is expert_analyst, and no other), with its
+    probability renormalised over the types the label allows."""
+    out: dict = {"vague_attribution": _sigmoid(flag_logits[1]) >= 0.5}
+    if label not in SOURCED_LABELS:
+        return out
+    if len(span):
+        first, last = best_span(span[:, 0], span[:, 1])
+        start, end = source_char_span(target, sentence, target.tokens[0] + first, target.tokens[0] + last)
+        if end > start:
+            out.update(source=sentence[start:end], source_start=start, source_end=end)
+    analyst = SOURCE_TYPES.index("expert_analyst")
+    allowed = np.array([(i == analyst) == (label == "analyst_claim") for i in range(len(SOURCE_TYPES))])
+    logits = np.where(allowed, type_logits, -np.inf)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    best = int(probs.argmax())
+    out.update(source_type=SOURCE_TYPES[best], source_type_p=float(probs[best]), source_named=_sigmoid(flag_logits[0]) >= 0.5)
+    return out

@@ -103,7 +103,7 @@ def export_onnx(folder: Path, config: dict, target_dir: Path) -> Path:
     target = target_dir / FP32_NAME
     # The graph holds ~470 MB of weights; protobuf serialises models up to 2 GB in one piece.
     onnx.save(encoder_graph(weights, config), str(target))
-    save_file({"classifier.weight": head.weight, "classifier.bias": head.bias}, str(target_dir / HEADS_NAME))
+    save_file(head.tensors(), str(target_dir / HEADS_NAME))
     return target
 
 
@@ -248,16 +248,15 @@ class OnnxLogits:
             raise ModelFolderError(f"{self.path.parent}: no {HEADS_NAME} beside the graph")
         from safetensors.numpy import load_file
 
-        heads = load_file(str(heads_path))
-        self.head = ClassifierHead(heads["classifier.weight"], heads["classifier.bias"])
+        self.head = ClassifierHead.from_tensors(load_file(str(heads_path)))
         self._pool: ThreadPoolExecutor | None = None
 
     def _logits(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
         hidden = self.session.run([HIDDEN_NAME], dict(feed))[0]
         return self.head(hidden, feed["attention_mask"], feed["token_type_ids"])
 
-    def _run_rows(self, rows: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-        run = self._logits
+    def _run_rows(self, rows: list[dict[str, np.ndarray]], run=None) -> list:
+        run = run or self._logits
         if self.threads == 1 or len(rows) == 1:
             return [run(row) for row in rows]
         if self._pool is None:
@@ -307,3 +306,36 @@ class OnnxLogits:
             {name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()} for i, length in enumerate(lengths)
         ]
         return np.concatenate(self._run_rows(rows))
+
+    def outputs(self, batch: Mapping[str, np.ndarray], targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Every head's output for a right-padded batch of windows and its targets (N x 3: row,
+        start, end), as `E5ForFramingClassification.forward(..., targets=...)` gives them."""
+        feed = {name: np.ascontiguousarray(np.asarray(batch[name]), dtype=np.int64) for name in self.input_names}
+        targets = np.asarray(targets, dtype=np.int64).reshape(-1, 3)
+        if not self.row_by_row:
+            return self.head.outputs(self.session.run([HIDDEN_NAME], feed)[0], targets)
+        lengths = feed["attention_mask"].sum(axis=1)
+        jobs = []
+        for i, length in enumerate(lengths):
+            own = targets[targets[:, 0] == i].copy()
+            own[:, 0] = 0
+            jobs.append(({name: values[i : i + 1, : max(int(length), 1)] for name, values in feed.items()}, own))
+
+        def run(job):
+            row, own = job
+            return self.head.outputs(self.session.run([HIDDEN_NAME], row)[0], own)
+
+        results = self._run_rows(jobs, run) if jobs else []
+        out: dict[str, np.ndarray] = {}
+        for key in ("logits", "source_type_logits", "flag_logits"):
+            if results and key in results[0]:
+                merged = np.zeros((len(targets), results[0][key].shape[1]), dtype=np.float32)
+                for i, result in enumerate(results):
+                    merged[targets[:, 0] == i] = result[key]
+                out[key] = merged
+        if results and "span_logits" in results[0]:
+            span = np.zeros((*feed["input_ids"].shape, 2), dtype=np.float32)
+            for i, result in enumerate(results):
+                span[i, : result["span_logits"].shape[1]] = result["span_logits"][0]
+            out["span_logits"] = span
+        return out

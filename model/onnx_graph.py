@@ -29,18 +29,57 @@ OPSET = 17
 _MASKED = float(np.finfo(np.float32).min)
 
 
+#: The head modules of `modeling.E5ForFramingClassification`, as heads.safetensors names them.
+HEAD_MODULES: tuple[str, ...] = ("classifier", "span_head", "source_type_head", "flags_head")
+
+
 @dataclass(frozen=True)
 class ClassifierHead:
-    """Mean pooling over the classified sentence's tokens (segment 0), then a linear layer: the
-    numpy twin of `E5ForFramingClassification`'s head."""
+    """The numpy twin of `E5ForFramingClassification`'s heads: mean pooling over each classified
+    sentence's tokens (segment 0, or a target's token range), then linear layers."""
 
     weight: np.ndarray  # labels x hidden
     bias: np.ndarray  # labels
+    #: the source heads (module name -> (weight, bias)): span_head, source_type_head, flags_head
+    source: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def __call__(self, hidden: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
         mask = (attention_mask * (token_type_ids == 0)).astype(np.float32)[..., None]
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
         return (pooled @ self.weight.T + self.bias).astype(np.float32)
+
+    def outputs(self, hidden: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Per target (row, start, end): `logits` and, with the source heads, `source_type_logits`
+        and `flag_logits`; per token of `hidden`: `span_logits` (batch x length x 2)."""
+        pooled = np.stack([hidden[row, start:end].mean(axis=0) for row, start, end in targets]) if len(targets) else None
+        if pooled is None:
+            pooled = np.zeros((0, hidden.shape[-1]), dtype=np.float32)
+        out = {"logits": self._linear(pooled, (self.weight, self.bias))}
+        if self.source:
+            out["source_type_logits"] = self._linear(pooled, self.source["source_type_head"])
+            out["flag_logits"] = self._linear(pooled, self.source["flags_head"])
+            out["span_logits"] = self._linear(hidden, self.source["span_head"])
+        return out
+
+    @staticmethod
+    def _linear(x: np.ndarray, layer: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return (x @ layer[0].T + layer[1]).astype(np.float32)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """What heads.safetensors holds."""
+        out = {"classifier.weight": self.weight, "classifier.bias": self.bias}
+        for name, (weight, bias) in (self.source or {}).items():
+            out[f"{name}.weight"], out[f"{name}.bias"] = weight, bias
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, np.ndarray]) -> ClassifierHead:
+        source = {
+            name: (tensors[f"{name}.weight"], tensors[f"{name}.bias"]) for name in HEAD_MODULES[1:] if f"{name}.weight" in tensors
+        }
+        if source and len(source) != len(HEAD_MODULES) - 1:
+            raise ModelFolderError(f"incomplete source heads: {', '.join(sorted(source))}")
+        return cls(tensors["classifier.weight"], tensors["classifier.bias"], source or None)
 
 
 def _strip(name: str) -> str:
@@ -173,4 +212,4 @@ def encoder_graph(weights: dict[str, np.ndarray], config: dict):
 
 
 def classifier_head(weights: dict[str, np.ndarray]) -> ClassifierHead:
-    return ClassifierHead(weights["classifier.weight"], weights["classifier.bias"])
+    return ClassifierHead.from_tensors(weights)

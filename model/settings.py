@@ -28,6 +28,8 @@ class ModelSettings:
     base_model: str | None = None
     #: sha256 of the packaged base weights the adapter was trained on
     base_sha256: str | None = None
+    #: the model also has the source heads (span, source type, named and vague flags)
+    source_heads: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +56,11 @@ class ModelSettings:
         temperature = raw.get("temperature", 1.0)
         if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not temperature > 0:
             raise ValueError(f"'{SETTINGS_KEY}.temperature' must be a positive number")
+        source_heads = raw.get("source_heads", False)
+        if not isinstance(source_heads, bool):
+            raise ValueError(f"'{SETTINGS_KEY}.source_heads' must be true or false")
         return cls(
+            source_heads=source_heads,
             input=InputSettings(**raw_input),
             temperature=float(temperature),
             base_model=raw.get("base_model"),

@@ -89,6 +89,19 @@ def tiny_run(tiny_base, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_source_run(tiny_base, tmp_path_factory) -> Path:
+    """A run folder with the source heads, reading articles in windows (several sentences each)."""
+    from framing.training.config import parse_config
+    from framing.training.trainer import train
+
+    config = tiny_config_dict(tiny_base)
+    config["model"].update(input_mode="window", window_tokens=48, context_max_tokens=12, max_length=32, source_heads=True)
+    out = tmp_path_factory.mktemp("runs") / "tiny-source"
+    train(parse_config(config), out, progress=False, log=lambda _: None)
+    return out
+
+
 @pytest.fixture()
 def tiny_config_file(tiny_base, tmp_path) -> Path:
     path = tmp_path / "tiny.yaml"

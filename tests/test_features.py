@@ -96,6 +96,28 @@ def test_packaged_tokenizer_file_gives_the_training_tokenizer_ids():
 
 
 @pytest.mark.slow
+def test_article_windows_and_offsets_are_the_same_with_both_tokenizers():
+    """encode_documents (windows, targets, token offsets) gives the same with the packaged
+    tokenizer.json read by `tokenizers` as with transformers, article by article."""
+    import dataclasses
+
+    from framing.model.features import encode_documents
+    from framing.model.packaged_e5 import load_e5_encoder, verified_tokenizer_path
+
+    rows = [json.loads(line) for line in (ROOT / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    documents: dict[str, list[str]] = {}
+    for row in rows:
+        documents.setdefault(row["article"], []).append(row["text"])
+    reference, fast = load_e5_encoder()[1], FastTokenizer(verified_tokenizer_path())
+    for mode in ("pair", "window"):
+        settings = InputSettings(128, 64, mode=mode, window_tokens=256)
+        a = encode_documents(reference, list(documents.values()), settings)
+        b = encode_documents(fast, list(documents.values()), settings)
+        assert a.windows == b.windows
+        assert [dataclasses.astuple(t) for t in a.targets] == [dataclasses.astuple(t) for t in b.targets]
+
+
+@pytest.mark.slow
 def test_default_model_onnx_path_needs_neither_torch_nor_the_rebuilt_base(monkeypatch):
     from framing.model import FramingClassifier
     from framing.model import classifier as classifier_module

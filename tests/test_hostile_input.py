@@ -471,6 +471,15 @@ class SlowClassifier:
         time.sleep(self.delay)
         return self.inner.predict(sentences, contexts, batch_size, on_batch)
 
+    @property
+    def source_heads(self):
+        return self.inner.source_heads
+
+    def predict_documents(self, documents, first_targets=None, batch_size=32, on_batch=None):
+        self.calls += 1
+        time.sleep(self.delay)
+        return self.inner.predict_documents(documents, first_targets, batch_size, on_batch)
+
 
 def test_a_request_over_the_sentence_budget_gets_413_before_any_model_work(classifier):
     slow = SlowClassifier(classifier, 0)

@@ -45,6 +45,12 @@ class ModelConfig(_Strict):
     context_max_tokens: int = Field(48, ge=0, le=256)
     dropout: float = Field(0.1, ge=0, lt=1)
     freeze_embeddings: bool = True
+    #: "pair": the sentence plus the one before it; "window": consecutive sentences of the
+    #: article in windows of `window_tokens`, each pooled over its own tokens (docs/model.md)
+    input_mode: Literal["pair", "window"] = "pair"
+    window_tokens: int = Field(256, ge=32, le=512)
+    #: the source heads: span (start/end per token), source type, named and vague flags
+    source_heads: bool = False
 
 
 class LoraConfig(_Strict):
@@ -52,6 +58,17 @@ class LoraConfig(_Strict):
     alpha: int = Field(32, gt=0)
     dropout: float = Field(0.1, ge=0, lt=1)
     target_modules: list[str] = ["query", "key", "value", "dense"]
+
+
+class LossWeights(_Strict):
+    """Weights of the heads' losses in the joint loss (the source heads' need `source_heads`).
+    A row without a gold value for a head (no `vague_attribution` field, say) adds nothing."""
+
+    label: float = Field(1.0, ge=0)
+    span: float = Field(1.0, ge=0)
+    source_type: float = Field(0.5, ge=0)
+    named: float = Field(0.5, ge=0)
+    vague: float = Field(0.5, ge=0)
 
 
 class TrainingConfig(_Strict):
@@ -69,6 +86,10 @@ class TrainingConfig(_Strict):
     head_lr_multiplier: float = Field(1.0, gt=0)
     lora: LoraConfig | None = None
     threads: int | None = Field(None, gt=0)
+    loss_weights: LossWeights = LossWeights()
+    #: stop (after a last dev evaluation) once training has run this long; the best weights so
+    #: far are kept. For a shared machine with a deadline; the run's metrics record where it stopped.
+    time_limit_minutes: float | None = Field(None, gt=0)
 
 
 class Config(_Strict):
@@ -89,8 +110,11 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _context_fits(self) -> Config:
-        if self.model.use_context and self.model.context_max_tokens >= self.model.max_length - 8:
-            raise ValueError("model.context_max_tokens must leave room for the sentence in model.max_length")
+        limit = self.model.window_tokens if self.model.input_mode == "window" else self.model.max_length
+        if self.model.use_context and self.model.context_max_tokens >= limit - 8:
+            raise ValueError("model.context_max_tokens must leave room for the sentence")
+        if self.model.input_mode == "window" and self.model.max_length > self.model.window_tokens:
+            raise ValueError("model.max_length (the longest sentence) must fit in model.window_tokens")
         return self
 
     def resolve_path(self, value: str | None) -> Path | None:

@@ -159,6 +159,17 @@ def load_sample(paths: str | Path | Iterable[str | Path]) -> list[dict]:
     return rows
 
 
+def documents_of(rows: list[dict]) -> list[list[dict]]:
+    """Runs of consecutive rows of the same article, in order: the documents the model reads."""
+    documents: list[list[dict]] = []
+    for row in rows:
+        if documents and row.get("article") is not None and documents[-1][0].get("article") == row["article"]:
+            documents[-1].append(row)
+        else:
+            documents.append([row])
+    return documents
+
+
 def with_context(rows: list[dict]) -> list[dict]:
     """Add `context`: the previous row's text when it belongs to the same article (rows with
     no `article` stand alone)."""

@@ -1,17 +1,19 @@
-"""Evaluation: macro-F1 overall and per language, per-label P/R/F1, confusion matrix, ECE."""
+"""Evaluation: macro-F1 overall and per language, per-label P/R/F1, confusion matrix, ECE, and
+for a model with source heads the source outputs (span, type, named, vague), per language."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from framing.model.labels import LABELS
-from framing.training.data import with_context
+from framing.model.labels import LABELS, SOURCE_TYPES, SOURCED_LABELS
+from framing.training.data import documents_of
 
 if TYPE_CHECKING:
-    from framing.model.classifier import FramingClassifier
+    from framing.model.classifier import FramingClassifier, Prediction
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 
@@ -108,14 +110,123 @@ def render_report(report: dict, title: str = "Evaluation"):
         confusion.add_column(short.get(label, label), justify="right")
     for label, row in zip(report["confusion"]["labels"], report["confusion"]["matrix"], strict=True):
         confusion.add_row(label, *map(str, row))
-    return Group(summary, labels, confusion)
+    if "source" not in report:
+        return Group(summary, labels, confusion)
+    sources = Table(title="Source outputs (end to end: sources only where the predicted label has one)")
+    columns = {
+        "span exact F1": "span_exact_f1",
+        "span token F1": "span_token_f1",
+        "type macro-F1": "source_type_macro_f1",
+        "named F1": "named_f1",
+        "vague F1": "vague_f1",
+    }
+    sources.add_column("scope")
+    for column in columns:
+        sources.add_column(column, justify="right")
+    scopes = {"all": report["source"], **report["source"]["per_language"]}
+    for scope, stats in scopes.items():
+        sources.add_row(scope, *("–" if stats[key] is None else f"{stats[key]:.3f}" for key in columns.values()))
+    return Group(summary, labels, confusion, sources)
 
 
-def predict_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> np.ndarray:
-    """Probabilities for labelled rows, each seeing the row before it in the same article."""
-    rows = with_context(rows)
-    contexts = [r["context"] if use_context else None for r in rows]
-    return classifier.predict_proba([r["text"] for r in rows], contexts, batch_size)
+def _f1(tp: float, n_pred: float, n_gold: float) -> dict:
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _binary_f1(gold: list[bool], pred: list[bool]) -> float | None:
+    if not gold:
+        return None
+    tp = sum(g and p for g, p in zip(gold, pred, strict=True))
+    return _f1(tp, sum(pred), sum(gold))["f1"]
+
+
+def _source_scores(rows: list[dict], predictions: list[Prediction]) -> dict:
+    """End to end, as a user gets them: a source is predicted only where the predicted label is
+    attributed_fact or analyst_claim.
+
+    - span exact match: predicted source string == gold `source` (whitespace trimmed); precision
+      over predicted sources, recall over gold ones;
+    - span token overlap: micro F1 of the words (whitespace-split, as multisets) of predicted
+      and gold sources, summed over sentences;
+    - source type: macro-F1 over the nine types on the sentences with a gold type (a sentence
+      predicted unsourced counts as a miss);
+    - named: F1 of `source_named` true, on sentences with a gold `source_named`;
+    - vague: F1 of `vague_attribution` true, on sentences with a gold `vague_attribution`.
+    None where the rows have no gold for it."""
+    exact = overlap = pred_words = gold_words = 0
+    n_pred = n_gold = 0
+    gold_types: list[str] = []
+    pred_types: list[str] = []
+    named_gold: list[bool] = []
+    named_pred: list[bool] = []
+    vague_gold: list[bool] = []
+    vague_pred: list[bool] = []
+    for row, p in zip(rows, predictions, strict=True):
+        gold_source = row.get("source", "").strip() if row["label"] in SOURCED_LABELS else ""
+        pred_source = (p.source or "").strip()
+        n_pred += bool(pred_source)
+        n_gold += bool(gold_source)
+        pred_words += len(pred_source.split())
+        gold_words += len(gold_source.split())
+        if gold_source and pred_source:
+            exact += gold_source == pred_source
+            overlap += sum((Counter(gold_source.split()) & Counter(pred_source.split())).values())
+        if row["label"] in SOURCED_LABELS and row.get("source_type"):
+            gold_types.append(row["source_type"])
+            pred_types.append(p.source_type or "(none)")
+        if row["label"] in SOURCED_LABELS and "source_named" in row:
+            named_gold.append(bool(row["source_named"]))
+            named_pred.append(bool(p.source_named))
+        if "vague_attribution" in row:
+            vague_gold.append(bool(row["vague_attribution"]))
+            vague_pred.append(bool(p.vague_attribution))
+    span = _f1(exact, n_pred, n_gold)
+    tokens = _f1(overlap, pred_words, gold_words)
+    types = type_accuracy = None
+    if gold_types:
+        present = [t for t in SOURCE_TYPES if t in set(gold_types)]
+        types = float(f1_score(gold_types, pred_types, labels=present, average="macro", zero_division=0))
+        type_accuracy = float(np.mean([g == p for g, p in zip(gold_types, pred_types, strict=True)]))
+    return {
+        "sourced_gold": n_gold,
+        "sourced_predicted": n_pred,
+        "span_exact_f1": span["f1"] if n_gold else None,
+        "span_exact_precision": span["precision"] if n_gold else None,
+        "span_exact_recall": span["recall"] if n_gold else None,
+        "span_token_f1": tokens["f1"] if n_gold else None,
+        "source_type_macro_f1": types,
+        "source_type_accuracy": type_accuracy,
+        "named_f1": _binary_f1(named_gold, named_pred),
+        "named_n": len(named_gold),
+        "vague_f1": _binary_f1(vague_gold, vague_pred),
+        "vague_n": len(vague_gold),
+    }
+
+
+def source_report(rows: list[dict], predictions: list[Prediction]) -> dict:
+    """`_source_scores` over all rows and per language."""
+    report = _source_scores(rows, predictions)
+    report["per_language"] = {}
+    for lang in sorted({r["lang"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["lang"] == lang]
+        report["per_language"][lang] = _source_scores([rows[i] for i in idx], [predictions[i] for i in idx])
+    return report
+
+
+def predict_rows(classifier: FramingClassifier, rows: list[dict], batch_size: int = 32, use_context: bool = True) -> list:
+    """A prediction per labelled row, in row order, each row read in its article (runs of
+    consecutive rows of the same `article`); `use_context=False` gives each sentence alone, to
+    measure what the model takes from the article."""
+    documents = documents_of(rows) if use_context else [[r] for r in rows]
+    return [p for doc in classifier.predict_documents([[r["text"] for r in d] for d in documents], None, batch_size) for p in doc]
+
+
+def probabilities(predictions: list) -> np.ndarray:
+    """Rows of probabilities, columns in `LABELS` order."""
+    return np.array([[p.scores[label] for label in LABELS] for p in predictions]).reshape(len(predictions), len(LABELS))
 
 
 def evaluate_rows(
@@ -125,17 +236,20 @@ def evaluate_rows(
     use_context: bool = True,
     n_bootstrap: int = 0,
     seed: int = 0,
-    probs: np.ndarray | None = None,
+    predictions: list | None = None,
 ) -> dict:
-    """The framing report of `classifier` on labelled rows; `use_context=False` withholds the
-    preceding sentence, to measure what the model takes from it. With `n_bootstrap`, macro-F1
-    (overall and per language) gets a percentile interval (`bootstrap_macro_f1`). `probs`, when
-    given, are the rows' probabilities already computed (`predict_rows`)."""
-    if probs is None:
-        probs = predict_rows(classifier, rows, batch_size, use_context)
-    pred = [LABELS[i] for i in probs.argmax(axis=1)]
+    """The framing report of `classifier` on labelled rows (see `predict_rows`). With
+    `n_bootstrap`, macro-F1 (overall and per language) gets a percentile interval
+    (`bootstrap_macro_f1`); with source heads, `source` holds `source_report`. `predictions`,
+    when given, are the rows' predictions already made (`predict_rows`)."""
+    if predictions is None:
+        predictions = predict_rows(classifier, rows, batch_size, use_context)
+    probs = probabilities(predictions)
+    pred = [p.label for p in predictions]
     gold, langs = [r["label"] for r in rows], [r["lang"] for r in rows]
     report = framing_report(gold, pred, langs, probs)
+    if classifier.source_heads:
+        report["source"] = source_report(rows, predictions)
     if n_bootstrap:
         groups = resampling_units(rows)
         report["bootstrap"] = {

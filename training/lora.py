@@ -20,7 +20,12 @@ def wrap_with_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:
         target_modules=list(lora.target_modules),
         # The head is new, and token type 1 (the context segment) starts as a copy of type 0:
         # both are trained in full; they are tiny.
-        modules_to_save=["classifier", "token_type_embeddings"],
+        # The source heads, when the model has them, likewise.
+        modules_to_save=[
+            "classifier",
+            "token_type_embeddings",
+            *(["span_head", "source_type_head", "flags_head"] if getattr(model, "source_heads", False) else []),
+        ],
     )
     return get_peft_model(model, peft_config)
 

@@ -22,6 +22,16 @@ def _metrics_table(report: dict) -> list[str]:
         lines.append(f"| {label} | {stats['precision']:.3f} | {stats['recall']:.3f} | {stats['f1']:.3f} | {stats['support']} |")
     if "ece" in report:
         lines += ["", f"Expected calibration error (10 bins): {report['ece']:.3f}"]
+    if "source" in report:
+        keys = ("span_exact_f1", "span_token_f1", "source_type_macro_f1", "named_f1", "vague_f1")
+        lines += [
+            "",
+            "| scope | span exact F1 | span token F1 | source type macro-F1 | named F1 | vague F1 |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for scope, stats in {"all": report["source"], **report["source"]["per_language"]}.items():
+            cells = " | ".join("–" if stats.get(k) is None else f"{stats[k]:.3f}" for k in keys)
+            lines.append(f"| {scope} | {cells} |")
     return lines
 
 
@@ -75,9 +85,28 @@ def write_model_card(folder: Path, config: Config, metrics: dict, versions: dict
         *[f"- `{label}`: {DEFINITIONS[label]}" for label in LABELS],
         "",
         "## Input",
-        f"`query: ` + the sentence, then the preceding sentence of the same article as a second segment"
-        f" (context {'on' if config.model.use_context else 'off'}), at most {config.model.max_length} tokens;"
-        " over-long sentences keep their first and last tokens.",
+        (
+            f"`query: ` + the sentence, then the preceding sentence of the same article as a second segment"
+            f" (context {'on' if config.model.use_context else 'off'}), at most {config.model.max_length} tokens;"
+            " over-long sentences keep their first and last tokens."
+            if config.model.input_mode == "pair"
+            else f"Consecutive sentences of an article in windows of at most {config.model.window_tokens} tokens, each"
+            f" sentence pooled over its own tokens, each window opening with up to {config.model.context_max_tokens}"
+            f" tokens of the sentences before it; sentences over {config.model.max_length} tokens keep their first"
+            " and last tokens."
+        ),
+        *(
+            [
+                "",
+                "## Source outputs",
+                "Besides the label: the source span (start and end token), its type (the nine types of the corpus),",
+                "whether it is named, and a vague-attribution flag; loss weights "
+                + ", ".join(f"{k} {v}" for k, v in config.training.loss_weights.model_dump().items())
+                + ".",
+            ]
+            if config.model.source_heads
+            else []
+        ),
         "",
         "## Training data",
         f"Files: {', '.join(metrics['corpus_files'])} (sha256 {metrics['corpus_sha256'][:16]}…), "

@@ -5,9 +5,11 @@ article's other fields, `article` (its id), `id` (`article:sentence`, so the out
 again as sentence rows), `sentence`, `start`, `end`, `text`, `lang`, `label` and `scores`.
 Sentence mode: each row is one sentence; the output row is the input row plus `lang`, `label`
 and `scores`, and an input `label` is kept as `gold_label` (a row that already holds a prediction,
-with `scores`, is classified afresh). Consecutive sentence rows that share an `article` value
-give each other context, as the sentences of an article do. Every output row names the model
-that made it: `model` (its folder's name) and `model_sha256` (`FramingClassifier.checksum`).
+with `scores`, is classified afresh). Consecutive sentence rows that share an `article` value are
+read together, as the sentences of an article are. Every output row names the model that made
+it: `model` (its folder's name) and `model_sha256` (`FramingClassifier.checksum`). A model with
+source heads adds the source fields (`SOURCE_FIELDS`: null where the label has no source) and,
+in article mode, `source_article_start`/`source_article_end`, the source's offsets in the article.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from framing.batch.inputs import BadRow, InputRow
-from framing.model.classifier import FramingClassifier
+from framing.model.classifier import SOURCE_FIELDS, ClassifiedSentence, FramingClassifier, Prediction
 from framing.model.langid import detect_language
 
 #: Sentences classified per model call; larger batches sort better by length.
@@ -47,26 +49,39 @@ def classify_chunk(
     if not sentences_mode:
         return _classify_article_chunk(classifier, rows, batch_size, on_sentences) + (context,)
     failed: list[BadRow] = []
-    texts: list[str] = []
-    contexts: list[str | None] = []
+    # Runs of rows of one article are read together; the chunk's first run starts with the
+    # sentence before the chunk (context only) when it belongs to the same article.
+    documents: list[list[str]] = []
+    first_targets: list[int] = []
     kept: list[InputRow] = []
+    previous_kept = False
     for row in rows:
         text = row.fields["text"]
         if not text.strip():
             failed.append(BadRow(row.source, row.line, "empty text"))
             context = context_after(row.fields)
+            previous_kept = False
             continue
         same = context is not None and "article" in row.fields and context.get("article") == row.fields["article"]
-        texts.append(text)
-        contexts.append(context["text"] if same and context is not None else None)
+        if same and previous_kept:
+            documents[-1].append(text)
+        elif same and context is not None:
+            documents.append([context["text"], text])
+            first_targets.append(1)
+        else:
+            documents.append([text])
+            first_targets.append(0)
         context = context_after(row.fields)
         kept.append(row)
-    predictions = classifier.predict(texts, contexts, batch_size, on_batch=on_sentences) if texts else []
+        previous_kept = True
+    predicted = classifier.predict_documents(documents, first_targets, batch_size, on_batch=on_sentences) if documents else []
+    predictions = [p for document in predicted for p in document]
+    sources = classifier.source_heads
     out = []
     made_by = model_fields(classifier)
     for row, p in zip(kept, predictions, strict=True):
         hint = row.fields.get("lang") if isinstance(row.fields.get("lang"), str) else None
-        out.append(_scored(keep_gold(row.fields), detect_language(row.fields["text"], hint), p.label, p.scores, made_by))
+        out.append(_scored(keep_gold(row.fields), detect_language(row.fields["text"], hint), p, sources, made_by))
     return out, failed, context
 
 
@@ -103,6 +118,7 @@ def _classify_article_chunk(
             continue
         base = {k: v for k, v in row.fields.items() if k not in ("text", "id")}
         article_id = row.fields.get("id", row.fields.get("article", f"{Path(row.source).name}:{row.line}"))
+        sources = classifier.source_heads
         for index, s in enumerate(sentences):
             # Each sentence its own id: the article's id on every row would make the output
             # unreadable as sentence rows (duplicate ids) and unjoinable to labels.
@@ -115,12 +131,24 @@ def _classify_article_chunk(
                 "end": s.end,
                 "text": s.text,
             }
-            out.append(_scored(fields, s.lang, s.label, s.scores, made_by))
+            scored = _scored(fields, s.lang, s, sources, made_by)
+            if sources:
+                sentence = s.to_dict()
+                scored["source_article_start"] = sentence["source_article_start"]
+                scored["source_article_end"] = sentence["source_article_end"]
+            out.append(scored)
     return out, failed
 
 
-def _scored(row: dict, lang: str, label: str, scores: dict[str, float], made_by: dict) -> dict:
-    return {**row, "lang": lang, "label": label, "scores": {k: round(v, 5) for k, v in scores.items()}, **made_by}
+def _scored(row: dict, lang: str, prediction: Prediction | ClassifiedSentence, sources: bool, made_by: dict) -> dict:
+    """The output row: the input's fields, `lang`, `label`, rounded `scores`, from a model with
+    source heads the source fields, and the model that made it."""
+    out = {**row, "lang": lang, "label": prediction.label, "scores": {k: round(v, 5) for k, v in prediction.scores.items()}}
+    if sources:
+        for name in SOURCE_FIELDS:
+            value = getattr(prediction, name)
+            out[name] = round(value, 5) if isinstance(value, float) else value
+    return {**out, **made_by}
 
 
 @dataclass

@@ -19,7 +19,8 @@ from framing.errors import FramingError
 
 def _print_rows(rows: list[dict]) -> None:
     table = Table(show_lines=False)
-    for column in ("article", "#", "lang", "label", "p", "sentence"):
+    sources = any("vague_attribution" in row for row in rows)  # a model with source heads
+    for column in ("article", "#", "lang", "label", "p", "sentence", *(("source", "type") if sources else ())):
         table.add_column(column, overflow="fold")
     colours = {"attributed_fact": "green", "analyst_claim": "magenta", "unattributed_assertion": "yellow", "other": "dim"}
     for row in rows:
@@ -31,6 +32,11 @@ def _print_rows(rows: list[dict]) -> None:
             f"[{colours.get(row['label'], 'white')}]{row['label']}[/]",
             f"{row['scores'][row['label']]:.2f}",
             escape(row["text"]),
+            *(
+                (escape(row.get("source") or ("(vague)" if row.get("vague_attribution") else "")), row.get("source_type") or "")
+                if sources
+                else ()
+            ),
         )
     console.print(table)
 

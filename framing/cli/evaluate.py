@@ -33,12 +33,12 @@ def evaluate(
         from framing.batch.classify import model_fields
         from framing.files import write_json_atomic, write_jsonl_atomic
         from framing.training.data import load_sample
-        from framing.training.evaluate import evaluate_rows, predict_rows, prediction_rows, render_report
+        from framing.training.evaluate import evaluate_rows, predict_rows, prediction_rows, probabilities, render_report
 
         rows = load_sample(data)
         classifier = load_classifier(model, backend, trust=trust)
-        probs = predict_rows(classifier, rows, batch_size, use_context=context)
-        report = evaluate_rows(classifier, rows, n_bootstrap=bootstrap, seed=seed, probs=probs)
+        made = predict_rows(classifier, rows, batch_size, use_context=context)
+        report = evaluate_rows(classifier, rows, n_bootstrap=bootstrap, seed=seed, predictions=made)
     except FramingError as exc:
         fail(str(exc))
     console.print(render_report(report, f"Evaluation on {', '.join(map(str, data))} ({classifier.backend})"))
@@ -46,5 +46,5 @@ def evaluate(
         write_json_atomic(json_out, report)
         console.print(f"report written to {json_out}")
     if predictions:
-        write_jsonl_atomic(predictions, prediction_rows(rows, probs, model_fields(classifier)))
+        write_jsonl_atomic(predictions, prediction_rows(rows, probabilities(made), model_fields(classifier)))
         console.print(f"predictions written to {predictions}")

@@ -108,6 +108,8 @@ class Sentence:
     stratum: str | None = None
     scores: list[float] | None = None  # predicted probability per label, in LABELS order
     model_sha256: str | None = None  # the model that labelled the row, when the row says
+    source_named: bool | None = None
+    vague_attribution: bool | None = None
 
 
 @dataclass
@@ -125,6 +127,8 @@ class Article:
     scores: np.ndarray | None = None  # sentences × labels: predicted probabilities, when known
     score_sums: np.ndarray | None = None  # the same summed over the article's sentences
     model_sha256: str | None = None  # the model that labelled the article's rows, when they say
+    #: [named, with a known source_named, vague, with a known vague_attribution]
+    flags: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +242,8 @@ def read_sentences(paths: Sequence[Path], gold_path: Path | None = None, stratif
                     stratum=_stratum(row, stratify, where) if stratify else None,
                     scores=scores,
                     model_sha256=row.get("model_sha256") if isinstance(row.get("model_sha256"), str) else None,
+                    source_named=row.get("source_named") if isinstance(row.get("source_named"), bool) else None,
+                    vague_attribution=row.get("vague_attribution") if isinstance(row.get("vague_attribution"), bool) else None,
                 )
             )
     if not sentences:
@@ -306,6 +312,12 @@ def group_articles(sentences: Sequence[Sentence]) -> list[Article]:
                 scores=scores,
                 score_sums=None if scores is None else scores.sum(axis=0),
                 model_sha256=next((s.model_sha256 for s in rows if s.model_sha256), None),
+                flags=(
+                    sum(s.source_named is True for s in rows),
+                    sum(s.source_named is not None for s in rows),
+                    sum(s.vague_attribution is True for s in rows),
+                    sum(s.vague_attribution is not None for s in rows),
+                ),
             )
         )
     return articles
@@ -844,6 +856,11 @@ def _analyse_language(
             "counts": {t: int(typed[t]) for t in SOURCE_TYPES if typed[t]},
             "shares": {t: typed[t] / n_typed for t in SOURCE_TYPES if typed[t]},
         }
+        # From `framing classify` with a source-heads model (or a corpus that has the fields):
+        # the share of sources that are named, and of sentences with a vague attribution.
+        flags = np.array([a.flags for a, m in zip(articles, mask, strict=True) if m]).sum(axis=0)
+        entry["source_named"] = {"n": int(flags[1]), "share": flags[0] / flags[1] if flags[1] else None}
+        entry["vague_attribution"] = {"n": int(flags[3]), "share": flags[2] / flags[3] if flags[3] else None}
         if has_gold:
             gold = np.stack([a.gold_counts for a, m in zip(articles, mask, strict=True) if m]).astype(float)  # type: ignore[misc]
             entry["gold"] = _gold_comparison(

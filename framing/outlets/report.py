@@ -376,7 +376,9 @@ def _source_types_table(report: dict, lang: str) -> str:
     present = [t for t in SOURCE_TYPES if any(t in r["source_types"]["counts"] for r in section["outlets"])]
     if not present:
         return "<p>No <code>source_type</code> in the input: nothing to show.</p>"
+    flags = [k for k in ("source_named", "vague_attribution") if any((r.get(k) or {}).get("n") for r in section["outlets"])]
     head = "<thead><tr><th>outlet</th><th>typed sentences</th>" + "".join(f"<th>{_e(t)}</th>" for t in present)
+    head += "".join(f"<th>{'named sources' if k == 'source_named' else 'vague attribution'}</th>" for k in flags)
     rows = [head + "</tr></thead><tbody>"]
     for r in section["outlets"]:
         st = r["source_types"]
@@ -385,12 +387,19 @@ def _source_types_table(report: dict, lang: str) -> str:
             n = st["counts"].get(t, 0)
             share = _pct(st["shares"].get(t, 0.0), 0)
             cells.append(f'<td class="num">{share}<span class="ci">{n}</span></td>' if n else "<td></td>")
+        for k in flags:
+            flag = r.get(k) or {}
+            if flag.get("share") is None:
+                cells.append("<td></td>")
+                continue
+            cells.append(f'<td class="num">{_pct(flag["share"], 0)}<span class="ci">{flag["n"]}</span></td>')
         rows.append(('<tr class="flagged">' if not r["eligible"] else "<tr>") + "".join(cells) + "</tr>")
     return (
         f'<div class="wrap"><table class="source-types" id="source-types-{_e(lang)}">'
         "<caption>Of each outlet's sentences that carry a <code>source_type</code>, the share of each type (count "
-        "below). Source types come from the input as given (in a classified file, the corpus annotation), "
-        "not from the model.</caption>" + "".join(rows) + "</tbody></table></div>"
+        "below); then the share of named sources among sentences with <code>source_named</code>, and of sentences "
+        "with a vague attribution. These come from the input as given: in a file classified by a model with "
+        "source heads, the model's predictions; in a corpus, its annotation.</caption>" + "".join(rows) + "</tbody></table></div>"
     )
 
 

@@ -102,9 +102,18 @@ class SentenceOut(BaseModel):
     lang: str = Field(description="ar, en, another ISO 639-1 code, or und (undetermined)")
     label: Label
     scores: dict[str, float] = Field(description="probability per label")
-    source: str | None = Field(None, description="the source's words, when the uploaded row gives them")
+    source: str | None = Field(None, description="the predicted source's words (null where the label has no source)")
+    source_start: int | None = Field(None, description="offset of the predicted source in `text`")
+    source_end: int | None = None
+    source_type: str | None = Field(None, description="the predicted source's type (one of the corpus's nine)")
+    source_type_p: float | None = Field(None, description="its probability, given the label")
+    source_named: bool | None = Field(None, description="a named person or organisation, not a generic one")
+    vague_attribution: bool | None = Field(None, description="authority borrowed without a checkable source")
+    given_source: str | None = Field(None, description="the source's words, when the uploaded row gives them")
     source_spans: list[Span] = Field(
-        default_factory=list, description="where the source's words are in the sentence (offsets into `text`)"
+        default_factory=list,
+        description="where the source is in the sentence (offsets into `text`): the predicted source, or, from a "
+        "model without source heads, the uploaded row's `source` strings",
     )
     given_label: str | None = Field(None, description="the label the uploaded row already had, if any")
     line: int | None = Field(None, description="input line (JSONL sentence rows)")
@@ -223,6 +232,20 @@ def source_spans(text: str, sources: Iterable[str]) -> list[Span]:
     return [Span(start=s, end=e) for s, e in merged]
 
 
+_PREDICTED_SOURCE = ("source", "source_start", "source_end", "source_type", "source_type_p", "source_named", "vague_attribution")
+
+
+def _predicted_source(result: dict, text: str, given: list[str]) -> dict[str, Any]:
+    """The predicted source fields of an output row, and `source_spans`: the predicted span, or
+    the given source strings' places when the model predicts none (a model without source heads)."""
+    if "vague_attribution" not in result:  # no source heads: an article row's own `source` is not a prediction
+        return {"source_spans": source_spans(text, given)}
+    out: dict[str, Any] = {k: result.get(k) for k in _PREDICTED_SOURCE}
+    has_span = result.get("source_start") is not None and result.get("source_end") is not None
+    out["source_spans"] = [Span(start=result["source_start"], end=result["source_end"])] if has_span else []
+    return out
+
+
 def _source_strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -260,7 +283,7 @@ def _articles_from_article_rows(classifier, rows: list[InputRow], skipped: list[
                 lang=s["lang"],
                 label=s["label"],
                 scores=s["scores"],
-                source_spans=source_spans(s["text"], sources),
+                **_predicted_source(s, s["text"], sources),
             )
             for s in group
         ]
@@ -309,8 +332,8 @@ def _articles_from_sentence_rows(classifier, rows: list[InputRow], skipped: list
                     lang=result["lang"],
                     label=result["label"],
                     scores=result["scores"],
-                    source=source,
-                    source_spans=source_spans(text, _source_strings(row.fields.get("source"))),
+                    given_source=source,
+                    **_predicted_source(result, text, _source_strings(row.fields.get("source"))),
                     given_label=given if isinstance(given, str) else None,
                     line=row.line,
                     meta={k: v for k, v in row.fields.items() if k not in ("text", "lang", "label", "scores")},
@@ -434,6 +457,49 @@ class BudgetedClassifier:
             retry_after=10,
         )
 
+    @property
+    def source_heads(self) -> bool:
+        return self.classifier.source_heads
+
+    def _spend(self, n: int) -> None:
+        self.used += n
+        if self.used > self.max_sentences:
+            raise HTTPException(
+                413,
+                f"The input has more than {self.max_sentences} sentences, the limit per request; split it, "
+                "or use `framing classify` for large inputs.",
+            )
+
+    def predict_documents(
+        self,
+        documents: Sequence[Sequence[str]],
+        first_targets: Sequence[int] | None = None,
+        batch_size: int = 32,
+        on_batch=None,
+    ) -> list[list]:
+        """`FramingClassifier.predict_documents` within the budget, in turns of at most
+        TURN_SENTENCES sentences: a long article is cut into pieces, each starting with the
+        sentence before it as context, so a big request never holds the model for long."""
+        firsts = list(first_targets) if first_targets is not None else [0] * len(documents)
+        self._spend(sum(len(d) - f for d, f in zip(documents, firsts, strict=True)))
+        pieces: list[tuple[int, list[str], int]] = []  # (document, sentences, first target)
+        for d, (document, first) in enumerate(zip(documents, firsts, strict=True)):
+            for begin in range(first, len(document), TURN_SENTENCES):
+                start = max(0, begin - 1)
+                pieces.append((d, list(document[start : begin + TURN_SENTENCES]), begin - start))
+        out: list[list] = [[] for _ in documents]
+        for d, sentences, first in pieces:
+            if time.monotonic() > self.deadline:
+                raise self._out_of_time()
+            try:
+                with self.turns.turn(self.deadline):
+                    out[d] += self.classifier.predict_documents([sentences], [first], batch_size)[0]
+            except TimeoutError:
+                raise self._out_of_time() from None
+            if on_batch:
+                on_batch(len(sentences) - first)
+        return out
+
     def predict(
         self,
         sentences: Sequence[str],
@@ -441,13 +507,7 @@ class BudgetedClassifier:
         batch_size: int = 32,
         on_batch=None,
     ) -> list:
-        self.used += len(sentences)
-        if self.used > self.max_sentences:
-            raise HTTPException(
-                413,
-                f"The input has more than {self.max_sentences} sentences, the limit per request; split it, "
-                "or use `framing classify` for large inputs.",
-            )
+        self._spend(len(sentences))
         contexts = list(contexts) if contexts is not None else [None] * len(sentences)
         out = []
         for begin in range(0, len(sentences), TURN_SENTENCES):

@@ -293,7 +293,13 @@ function showTooltip(target) {
     el("div", { class: "tip-head", text: `${NAMES[sentence.label] || sentence.label} · ${sentence.lang}` }),
     table,
   );
-  if (sentence.source) tip.append(el("div", { class: "tip-note", text: `source in the file: ${sentence.source}` }));
+  if (sentence.source) {
+    const kind = sentence.source_type ? ` · ${sentence.source_type} (${sentence.source_type_p.toFixed(2)})` : "";
+    const named = sentence.source_named === null || sentence.source_named === undefined ? "" : sentence.source_named ? " · named" : " · generic";
+    tip.append(el("div", { class: "tip-note", text: `source: ${sentence.source}${kind}${named}` }));
+  }
+  if (sentence.vague_attribution) tip.append(el("div", { class: "tip-note", text: "vague attribution" }));
+  if (sentence.given_source) tip.append(el("div", { class: "tip-note", text: `source in the file: ${sentence.given_source}` }));
   if (sentence.given_label && sentence.given_label !== sentence.label) {
     tip.append(el("div", { class: "tip-note", text: `label in the file: ${sentence.given_label}` }));
   }
@@ -351,13 +357,19 @@ function csvCell(value) {
 }
 
 function toCsv(result) {
-  const header = ["article", "sentence", "start", "end", "lang", "label", ...LABELS.map((l) => `p_${l}`), "text", "source"];
+  const header = [
+    "article", "sentence", "start", "end", "lang", "label", ...LABELS.map((l) => `p_${l}`), "text", "source",
+    "source_type", "source_named", "vague_attribution",
+  ];
   const lines = [header.join(",")];
   for (const article of result.articles) {
     for (const s of article.sentences) {
       const sources = (s.source_spans || []).map((sp) => Array.from(s.text).slice(sp.start, sp.end).join(""));
       lines.push(
-        [article.id, s.index, s.start, s.end, s.lang, s.label, ...LABELS.map((l) => s.scores[l]), s.text, s.source || sources.join(" | ")]
+        [
+          article.id, s.index, s.start, s.end, s.lang, s.label, ...LABELS.map((l) => s.scores[l]), s.text,
+          s.source || s.given_source || sources.join(" | "), s.source_type, s.source_named, s.vague_attribution,
+        ]
           .map(csvCell)
           .join(","),
       );

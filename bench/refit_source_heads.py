@@ -9,6 +9,7 @@ regularisation chosen on dev. The refit weights replace the head's in both the a
 merged model, and the folders' checksums are refreshed. The encoder is not touched.
 
     python bench/refit_source_heads.py runs/default --heads type,named --C 1.0
+    python bench/refit_source_heads.py runs/default --heads vague --C 1.0
 
 Then copy runs/default/adapter to model/default and evaluate (docs/model.md).
 """

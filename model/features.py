@@ -110,6 +110,17 @@ _INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u
 _ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 
 
+def _already_clean(text: str) -> bool:
+    """True when cleaning changes nothing (most news text): no entity, NFKC-normal, no invisible
+    marks, single spaces and no space at the ends."""
+    return (
+        "&" not in text
+        and unicodedata.is_normalized("NFKC", text)
+        and not _INVISIBLE.search(text)
+        and text == " ".join(text.split())
+    )
+
+
 def clean_with_offsets(text: str) -> tuple[str, list[tuple[int, int]]]:
     """`clean_for_model(text)` and, for each of its characters, the span of `text` it came from.
 
@@ -117,6 +128,8 @@ def clean_with_offsets(text: str) -> tuple[str, list[tuple[int, int]]]:
     it), each unit unescaped, NFKC-folded and stripped of invisible marks on its own; runs of
     whitespace become one space, and the ends are stripped. Model offsets (the predicted source)
     are mapped back to the original sentence through these spans."""
+    if _already_clean(text):
+        return text, [(i, i + 1) for i in range(len(text))]
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
     i, n = 0, len(text)

@@ -120,7 +120,7 @@ def test_article_windows_and_offsets_are_the_same_with_both_tokenizers():
 @pytest.mark.slow
 def test_default_model_onnx_path_needs_neither_torch_nor_the_rebuilt_base(monkeypatch):
     from framing.model import FramingClassifier
-    from framing.model import classifier as classifier_module
+    from framing.model import folder as folder_module
     from framing.model.default_model import DEFAULT_MODEL_DIR
 
     sentences = ["وقال المتحدث باسم الوزارة إن 40 شاحنة عبرت.", "Analysts said the deal may not hold."]
@@ -130,7 +130,7 @@ def test_default_model_onnx_path_needs_neither_torch_nor_the_rebuilt_base(monkey
     def refuse() -> Path:
         raise AssertionError("the cached ONNX path must not rebuild or hash the base weights")
 
-    monkeypatch.setattr(classifier_module, "rebuilt_e5_dir", refuse)
+    monkeypatch.setattr(folder_module, "rebuilt_e5_dir", refuse)
     onnx = FramingClassifier.from_pretrained(DEFAULT_MODEL_DIR)
     assert onnx.backend == "onnx-int8"
     assert [

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,23 +108,30 @@ def validate_row(row: dict, where: str) -> dict:
     return {k: row[k] for k in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS) if k in row}
 
 
-def load_corpus(paths: str | Path | Iterable[str | Path]) -> list[dict]:
-    """Validated rows of one or more corpus files, in file order; ids must be unique."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
+def _read_rows(paths: str | Path | Iterable[str | Path], make_row: Callable[[dict, str], dict]) -> list[dict]:
+    """Rows of one or more corpus files, in file order, each made (and checked) by
+    `make_row(raw, "file:line")`; ids, where rows have them, must be unique across the files."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     rows: list[dict] = []
     seen: dict[str, str] = {}
     for path in paths:
         for number, raw in iter_raw_rows(path):
             where = f"{path}:{number}"
-            row = validate_row(raw, where)
-            if row["id"] in seen:
-                raise CorpusError(f"{where}: duplicate id '{row['id']}' (first at {seen[row['id']]})")
-            seen[row["id"]] = where
+            row = make_row(raw, where)
+            if row.get("id") is not None:
+                key = str(row["id"])
+                if key in seen:
+                    raise CorpusError(f"{where}: duplicate id '{key}' (first at {seen[key]})")
+                seen[key] = where
             rows.append(row)
     if not rows:
         raise CorpusError(f"{', '.join(map(str, paths))}: no rows")
     return rows
+
+
+def load_corpus(paths: str | Path | Iterable[str | Path]) -> list[dict]:
+    """Validated rows of one or more corpus files, in file order; ids must be unique."""
+    return _read_rows(paths, validate_row)
 
 
 def load_sample(paths: str | Path | Iterable[str | Path]) -> list[dict]:
@@ -132,31 +139,20 @@ def load_sample(paths: str | Path | Iterable[str | Path]) -> list[dict]:
     gives the preceding sentence as context, and is the unit of resampling), `lang` (detected
     when absent), `id` and any other fields are kept as given. Any bad row stops, naming its line:
     a score on a silently shortened sample would describe another sample."""
+    return _read_rows(paths, _sample_row)
+
+
+def _sample_row(raw: dict, where: str) -> dict:
     from framing.model.langid import detect_language
 
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    rows: list[dict] = []
-    seen: dict[str, str] = {}
-    for path in paths:
-        for number, raw in iter_raw_rows(path):
-            where = f"{path}:{number}"
-            if not isinstance(raw.get("text"), str) or not raw["text"].strip():
-                raise CorpusError(f"{where}: field 'text' is missing or not a non-empty string")
-            if raw.get("label") not in LABEL2ID:
-                raise CorpusError(f"{where}: unknown label {raw.get('label')!r} (expected one of {', '.join(LABELS)})")
-            if raw.get("id") is not None:
-                key = str(raw["id"])
-                if key in seen:
-                    raise CorpusError(f"{where}: duplicate id '{key}' (first at {seen[key]})")
-                seen[key] = where
-            row = dict(raw)
-            if not isinstance(row.get("lang"), str) or not row["lang"].strip():
-                row["lang"] = detect_language(row["text"])
-            rows.append(row)
-    if not rows:
-        raise CorpusError(f"{', '.join(map(str, paths))}: no rows")
-    return rows
+    if not isinstance(raw.get("text"), str) or not raw["text"].strip():
+        raise CorpusError(f"{where}: field 'text' is missing or not a non-empty string")
+    if raw.get("label") not in LABEL2ID:
+        raise CorpusError(f"{where}: unknown label {raw.get('label')!r} (expected one of {', '.join(LABELS)})")
+    row = dict(raw)
+    if not isinstance(row.get("lang"), str) or not row["lang"].strip():
+        row["lang"] = detect_language(row["text"])
+    return row
 
 
 def documents_of(rows: list[dict]) -> list[list[dict]]:

@@ -40,19 +40,9 @@ class ModelSettings:
         raw = config_value(config, SETTINGS_KEY)
         if raw is None:
             return cls()
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"'{SETTINGS_KEY}' must be an object, not {type(raw).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(unknown)} under '{SETTINGS_KEY}'")
+        _check_object(raw, SETTINGS_KEY, cls)
         raw_input = raw.get("input") or {}
-        if not isinstance(raw_input, Mapping):
-            raise ValueError(f"'{SETTINGS_KEY}.input' must be an object")
-        input_known = {f.name for f in fields(InputSettings)}
-        unknown = sorted(set(raw_input) - input_known)
-        if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(unknown)} under '{SETTINGS_KEY}.input'")
+        _check_object(raw_input, f"{SETTINGS_KEY}.input", InputSettings)
         temperature = raw.get("temperature", 1.0)
         if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not temperature > 0:
             raise ValueError(f"'{SETTINGS_KEY}.temperature' must be a positive number")
@@ -70,3 +60,12 @@ class ModelSettings:
     def write_to(self, config: object) -> None:
         """Store on a transformers config object, which saves it into config.json."""
         setattr(config, SETTINGS_KEY, self.to_dict())
+
+
+def _check_object(raw: object, where: str, schema: type) -> None:
+    """`raw` must be a mapping whose keys are fields of the dataclass `schema`."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"'{where}' must be an object, not {type(raw).__name__}")
+    unknown = sorted(set(raw) - {f.name for f in fields(schema)})
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} under '{where}'")
